@@ -1,0 +1,2 @@
+"""Multimodal Fusion."""
+__version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""``TorchModelDataset``: a versioned classifier as safetensors weights plus a JSON spec.
+
+Loading rebuilds the architecture from the spec and reads tensors only, so a model file
+from a stranger cannot run code, unlike a pickled module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from safetensors.torch import load_file, save_file
+
+from multimodal_fusion.models.classifier import MultimodalClassifier
+
+
+class TorchModelDataset(AbstractVersionedDataset[MultimodalClassifier, MultimodalClassifier]):
+    """Saves `<name>.safetensors` and `<name>.json` side by side in each version's folder."""
+
+    def __init__(self, filepath: str, version: Version | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            filepath=PurePosixPath(filepath), version=version,
+            exists_function=lambda path: Path(path).is_file(),
+        )
+        self.metadata = metadata
+
+    def load(self) -> MultimodalClassifier:
+        weights = Path(self._get_load_path())
+        spec = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+        model = MultimodalClassifier(spec)
+        model.load_state_dict(load_file(weights))
+        return model.eval()
+
+    def save(self, data: MultimodalClassifier) -> None:
+        weights = Path(self._get_save_path())
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        state = {name: tensor.detach().cpu().contiguous()
+                 for name, tensor in data.state_dict().items()}
+        save_file(state, weights)
+        weights.with_suffix(".json").write_text(json.dumps(data.spec, indent=2), encoding="utf-8")
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).is_file()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}

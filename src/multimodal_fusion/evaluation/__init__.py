@@ -1,0 +1,1 @@
+"""Metrics, plots and the demo's accuracy ceiling. No Kedro."""

@@ -1,0 +1,61 @@
+"""Classification metrics and the confusion-matrix figure for a run's report."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from multimodal_fusion.demo.generator import accuracy_ceiling
+
+
+def classification_metrics(y_true: list[str], y_pred: list[str], classes: list[str]) -> dict:
+    """Accuracy; macro and weighted precision, recall and F1; and the same per class."""
+    metrics: dict = {"n_samples": len(y_true), "accuracy": float(accuracy_score(y_true, y_pred))}
+    for average in ("macro", "weighted"):
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=classes, average=average, zero_division=0
+        )
+        metrics[average] = {"precision": float(precision), "recall": float(recall),
+                            "f1": float(f1)}
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, zero_division=0
+    )
+    metrics["per_class"] = {
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
+    }
+    return metrics
+
+
+def demo_ceiling(metadata: dict, sample_ids: list[str]) -> float | None:
+    """The best accuracy reachable on these demo samples, or None if they are not the demo's."""
+    states = metadata.get("states", {})
+    if not sample_ids or any(s not in states for s in sample_ids):
+        return None
+    modalities = states[sample_ids[0]].keys()
+    return accuracy_ceiling({m: [states[s][m] for s in sample_ids] for m in modalities})
+
+
+def confusion_matrix_figure(y_true: list[str], y_pred: list[str], classes: list[str],
+                            title: str) -> Figure:
+    """Counts of true against predicted class, row-normalised colours, counts written in.
+
+    Built without pyplot, so no GUI backend or global figure state is involved.
+    """
+    counts = confusion_matrix(y_true, y_pred, labels=classes)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.55 * len(classes) + 2)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    axes = figure.add_subplot()
+    axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(len(classes)), classes, rotation=45 if len(classes) > 10 else 0)
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    for (i, j), count in np.ndenumerate(counts):
+        if count:
+            axes.text(j, i, str(count), ha="center", va="center",
+                      color="white" if shares[i, j] > 0.5 else "black", fontsize=8)
+    return figure

@@ -1,0 +1,40 @@
+"""Images: decode any format Pillow reads, convert to RGB, resize and normalise to [-1, 1]."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from multimodal_fusion.modalities import FeatureTable, extract_per_file
+
+CHANNELS = 3
+
+
+def image_transform(size: int) -> v2.Compose:
+    """Square resize and scaling to [-1, 1], the same for training and inference."""
+    return v2.Compose([
+        v2.ToImage(),
+        v2.Resize((size, size), antialias=True),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(mean=[0.5] * CHANNELS, std=[0.5] * CHANNELS),
+    ])
+
+
+def load_image(path: str) -> Image.Image:
+    """Decode fully (so truncated files fail here) and convert grey, palette or CMYK to RGB."""
+    with Image.open(path) as image:
+        image.load()
+        return image.convert("RGB")
+
+
+def extract_image_tensors(manifest: pd.DataFrame, size: int) -> FeatureTable:
+    """A normalised CHW tensor per sample; the CNN encoder learns its features in training."""
+    transform = image_transform(size)
+
+    def to_array(path: str) -> np.ndarray:
+        return transform(load_image(path)).numpy()
+
+    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), "images")

@@ -1,0 +1,49 @@
+"""The multimodal classifier: encoders per modality, a fusion strategy and an MLP head.
+
+It is rebuilt from a plain JSON spec, so a saved model is weights plus that spec and never a
+pickle. A spec looks like::
+
+    {"classes": ["0", "1"], "fusion": "concat", "embedding_dim": 64, "hidden_dim": 128,
+     "dropout": 0.2,
+     "modalities": {"image": {"encoder": "small_cnn", "input_shape": [3, 32, 32]},
+                    "audio": {"encoder": "mlp", "input_shape": [300], "standardise": true}}}
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from multimodal_fusion.fusion import build_fusion
+from multimodal_fusion.models.encoders import SmallCNN, VectorMLP
+
+
+class MultimodalClassifier(nn.Module):
+    """Logits from whichever modalities a sample has; a missing one contributes zeros."""
+
+    def __init__(self, spec: dict) -> None:
+        super().__init__()
+        self.spec = spec
+        self.modalities = sorted(spec["modalities"])
+        dim = spec["embedding_dim"]
+        self.encoders = nn.ModuleDict(
+            {m: build_encoder(spec["modalities"][m], spec) for m in self.modalities}
+        )
+        self.fusion = build_fusion(spec["fusion"], {m: dim for m in self.modalities})
+        self.head = nn.Sequential(
+            nn.Linear(self.fusion.output_dim, spec["hidden_dim"]), nn.ReLU(inplace=True),
+            nn.Dropout(spec["dropout"]), nn.Linear(spec["hidden_dim"], len(spec["classes"])),
+        )
+
+    def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+        embeddings = {m: self.encoders[m](inputs[m]) for m in self.modalities}
+        return self.head(self.fusion(embeddings, present))
+
+
+def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:
+    """The encoder a modality's spec names, producing `embedding_dim` features."""
+    kind, shape = modality_spec["encoder"], modality_spec["input_shape"]
+    if kind == "small_cnn":
+        return SmallCNN(shape[0], spec["embedding_dim"])
+    if kind == "mlp":
+        return VectorMLP(shape[0], spec["embedding_dim"], spec["hidden_dim"], spec["dropout"])
+    raise ValueError(f"unknown encoder {kind!r}; choose small_cnn or mlp")

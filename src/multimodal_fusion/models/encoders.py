@@ -1,0 +1,52 @@
+"""One encoder per kind of input: a small CNN for image tensors, an MLP for feature vectors."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class SmallCNN(nn.Module):
+    """Three conv blocks and global average pooling: enough for small images, fast on a CPU."""
+
+    def __init__(self, in_channels: int, output_dim: int, width: int = 32) -> None:
+        super().__init__()
+
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *block(in_channels, width), nn.MaxPool2d(2),
+            *block(width, 2 * width), nn.MaxPool2d(2),
+            *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.project = nn.Linear(4 * width, output_dim)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.project(self.features(images))
+
+
+class VectorMLP(nn.Module):
+    """Standardise a feature vector with statistics of the training set, then a two-layer MLP.
+
+    The statistics are buffers, so they are saved with the weights and inference needs nothing
+    else. They start as the identity; `set_standardisation` fills them from training data.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, hidden_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(input_dim))
+        self.register_buffer("std", torch.ones(input_dim))
+        self.net = nn.Sequential(
+            nn.Linear(input_dim, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden_dim, output_dim),
+        )
+
+    def set_standardisation(self, vectors: Tensor) -> None:
+        """Use the mean and spread of these (present, training) vectors from now on."""
+        self.mean.copy_(vectors.mean(dim=0))
+        self.std.copy_(vectors.std(dim=0).clamp_min(1e-3))
+
+    def forward(self, vectors: Tensor) -> Tensor:
+        return self.net((vectors - self.mean) / self.std)

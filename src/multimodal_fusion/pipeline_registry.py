@@ -1,0 +1,29 @@
+"""Project pipelines."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline
+
+from multimodal_fusion.pipelines import (
+    data_preparation,
+    demo_data,
+    evaluation,
+    features,
+    training,
+)
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Each stage on its own, `train` as the four stages in a row, and `train` as the default.
+
+    Listed by hand rather than discovered: `train` is a composite with no folder of its own.
+    """
+    stages = {
+        "data_preparation": data_preparation.create_pipeline(),
+        "features": features.create_pipeline(),
+        "training": training.create_pipeline(),
+        "evaluation": evaluation.create_pipeline(),
+    }
+    train = sum(stages.values(), Pipeline([]))
+    return {"demo_data": demo_data.create_pipeline(), **stages, "train": train,
+            "__default__": train}

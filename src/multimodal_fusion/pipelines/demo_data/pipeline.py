@@ -1,0 +1,16 @@
+"""`demo_data`: build the embedded tri-modal digits dataset under data/01_raw/demo/."""
+
+from kedro.pipeline import Pipeline, node
+
+from .nodes import build_demo_dataset
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([
+        node(
+            build_demo_dataset,
+            inputs=["params:demo_data", "params:seed"],
+            outputs=["demo_manifest", "demo_metadata", "demo_images", "demo_audio"],
+            name="build_demo_dataset",
+        ),
+    ])

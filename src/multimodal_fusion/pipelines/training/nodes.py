@@ -1,0 +1,37 @@
+"""Nodes of the `training` pipeline."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from multimodal_fusion.modalities import FeatureTable
+from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.training.engine import FitSettings, fit_classifier, seed_everything
+from multimodal_fusion.training.inputs import (
+    ModelInputs,
+    assemble_model_inputs,
+    batch_for_split,
+    model_spec,
+)
+
+
+def build_model_inputs(manifest: pd.DataFrame, image: FeatureTable, text: FeatureTable,
+                       audio: FeatureTable) -> ModelInputs:
+    """One table of every sample's features, presence masks, label and split."""
+    return assemble_model_inputs(manifest, {"image": image, "text": text, "audio": audio})
+
+
+def train_model(model_inputs: ModelInputs, settings: dict,
+                seed: int) -> tuple[MultimodalClassifier, list[dict]]:
+    """Build the classifier for these inputs and fit it with early stopping."""
+    seed_everything(seed)
+    model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))
+    classes = model.spec["classes"]
+    history = fit_classifier(
+        model,
+        batch_for_split(model_inputs, "train", classes),
+        batch_for_split(model_inputs, "val", classes),
+        FitSettings(**settings["fit"]),
+        seed,
+    )
+    return model.cpu(), history

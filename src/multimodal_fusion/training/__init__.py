@@ -1,0 +1,1 @@
+"""Model inputs and the training engine: device, seeding, early stopping. No Kedro."""

@@ -1,0 +1,96 @@
+"""End to end: a small demo built and trained through the real Kedro project and catalog."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_RUN = {
+    "demo_data": {"n_samples": 100},
+    "training": {"fit": {"max_epochs": 12, "patience": 4}},
+}
+
+
+def make_project(folder: Path) -> Path:
+    """A copy of the project's configuration, so runs write under `folder`, not the repo."""
+    shutil.copytree(REPO / "conf" / "base", folder / "conf" / "base")
+    (folder / "conf" / "local").mkdir()
+    shutil.copy(REPO / "pyproject.toml", folder / "pyproject.toml")
+    (folder / "src").mkdir()  # the package itself is the installed one
+    return folder
+
+
+def run(project: Path, pipeline: str, **runtime_params) -> None:
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project,
+                             runtime_params={**SMALL_RUN, **runtime_params}) as session:
+        session.run(pipeline_names=[pipeline])
+
+
+def versions(project: Path, relative: str) -> list[Path]:
+    return sorted((project / relative).iterdir())
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory) -> Path:
+    """`train` run twice on a fresh project; the first run has to build the demo itself."""
+    project = make_project(tmp_path_factory.mktemp("project"))
+    run(project, "train")
+    run(project, "train")
+    return project
+
+
+def test_train_builds_the_missing_demo_then_reports_sane_metrics(trained_project):
+    assert (trained_project / "data/01_raw/demo/manifest.csv").is_file()
+    first = versions(trained_project, "data/08_reporting/metrics.json")[0]
+    metrics = json.loads((first / "metrics.json").read_text())
+    assert metrics["n_samples"] == 20
+    assert 0.3 <= metrics["accuracy"] <= 1.0
+    assert 0.0 <= metrics["macro"]["f1"] <= 1.0
+    assert set(metrics["per_class"]) == {str(d) for d in range(10)}
+    assert 0.5 < metrics["demo_ceiling"] <= 1.0
+    assert metrics["modalities"] == ["audio", "image", "text"]
+
+
+def test_each_run_leaves_a_new_version_and_keeps_the_old(trained_project):
+    for relative in ("data/06_models/fusion_model.safetensors", "data/08_reporting/metrics.json",
+                     "data/08_reporting/confusion_matrix.png"):
+        assert len(versions(trained_project, relative)) == 2, relative
+    model_versions = versions(trained_project, "data/06_models/fusion_model.safetensors")
+    for version in model_versions:
+        assert (version / "fusion_model.safetensors").stat().st_size > 10_000
+        assert json.loads((version / "fusion_model.json").read_text())["fusion"] == "concat"
+
+
+def test_two_runs_with_one_seed_give_the_same_metrics(trained_project):
+    first, second = versions(trained_project, "data/08_reporting/metrics.json")
+    assert (first / "metrics.json").read_text() == (second / "metrics.json").read_text()
+
+
+def test_demo_build_is_byte_identical_for_one_seed(trained_project, tmp_path):
+    again = make_project(tmp_path)
+    run(again, "demo_data")
+    demo, rebuilt = trained_project / "data/01_raw/demo", again / "data/01_raw/demo"
+    assert (demo / "manifest.csv").read_bytes() == (rebuilt / "manifest.csv").read_bytes()
+    clips = sorted(p.name for p in (demo / "audio").iterdir())
+    assert clips == sorted(p.name for p in (rebuilt / "audio").iterdir())
+    for name in clips:
+        assert (demo / "audio" / name).read_bytes() == (rebuilt / "audio" / name).read_bytes()
+
+
+def test_a_missing_file_stops_the_run_naming_row_and_file(trained_project, tmp_path):
+    demo = trained_project / "data/01_raw/demo"
+    manifest = (demo / "manifest.csv").read_text().splitlines()
+    manifest[3] = manifest[3].replace("audio/00002.wav", "audio/nowhere.wav")
+    broken = tmp_path / "manifest.csv"
+    broken.write_text("\n".join(manifest) + "\n")
+    for folder in ("images", "audio"):
+        (tmp_path / folder).symlink_to(demo / folder)
+    with pytest.raises(Exception, match=r"manifest.csv row 3 .*nowhere.wav does not exist"):
+        run(trained_project, "data_preparation", manifest=str(broken))
