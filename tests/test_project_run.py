@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,8 @@ from kedro.framework.startup import bootstrap_project
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_RUN = {
-    "demo_data": {"n_samples": 100},
-    "training": {"fit": {"max_epochs": 12, "patience": 4}},
+    "demo_data": {"n_samples": 200},
+    "training": {"fit": {"max_epochs": 25, "patience": 25}},
 }
 
 
@@ -50,7 +53,7 @@ def test_train_builds_the_missing_demo_then_reports_sane_metrics(trained_project
     assert (trained_project / "data/01_raw/demo/manifest.csv").is_file()
     first = versions(trained_project, "data/08_reporting/metrics.json")[0]
     metrics = json.loads((first / "metrics.json").read_text())
-    assert metrics["n_samples"] == 20
+    assert metrics["n_samples"] == 40
     assert 0.3 <= metrics["accuracy"] <= 1.0
     assert 0.0 <= metrics["macro"]["f1"] <= 1.0
     assert set(metrics["per_class"]) == {str(d) for d in range(10)}
@@ -94,3 +97,11 @@ def test_a_missing_file_stops_the_run_naming_row_and_file(trained_project, tmp_p
         (tmp_path / folder).symlink_to(demo / folder)
     with pytest.raises(Exception, match=r"manifest.csv row 3 .*nowhere.wav does not exist"):
         run(trained_project, "data_preparation", manifest=str(broken))
+
+
+def test_kedro_viz_build_shows_the_three_modality_namespaces(tmp_path):
+    project = make_project(tmp_path)
+    subprocess.run([sys.executable, "-m", "kedro", "viz", "build"], cwd=project, check=True,
+                   capture_output=True, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+    graph = json.loads((project / "build" / "api" / "main").read_text())
+    assert {"image", "text", "audio"} <= set(graph["modular_pipelines"])

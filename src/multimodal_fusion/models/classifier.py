@@ -33,10 +33,24 @@ class MultimodalClassifier(nn.Module):
             nn.Linear(self.fusion.output_dim, spec["hidden_dim"]), nn.ReLU(inplace=True),
             nn.Dropout(spec["dropout"]), nn.Linear(spec["hidden_dim"], len(spec["classes"])),
         )
+        self.unimodal_heads = nn.ModuleDict(
+            {m: nn.Linear(dim, len(spec["classes"])) for m in self.modalities}
+        )
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+        return self.forward_with_unimodal(inputs, present)[0]
+
+    def forward_with_unimodal(self, inputs: dict[str, Tensor],
+                              present: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Fused logits, plus each modality's own logits from a linear head on its embedding.
+
+        The unimodal logits feed an auxiliary training loss: without it, the modalities that
+        are quickest to learn (text, audio) starve slower encoders (the CNN) of gradient, and
+        the model fails on samples where only the slow modality is intact.
+        """
         embeddings = {m: self.encoders[m](inputs[m]) for m in self.modalities}
-        return self.head(self.fusion(embeddings, present))
+        unimodal = {m: self.unimodal_heads[m](e) for m, e in embeddings.items()}
+        return self.head(self.fusion(embeddings, present)), unimodal
 
 
 def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:

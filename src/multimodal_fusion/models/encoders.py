@@ -9,7 +9,7 @@ from torch import Tensor, nn
 class SmallCNN(nn.Module):
     """Three conv blocks and global average pooling: enough for small images, fast on a CPU."""
 
-    def __init__(self, in_channels: int, output_dim: int, width: int = 32) -> None:
+    def __init__(self, in_channels: int, output_dim: int, width: int = 16) -> None:
         super().__init__()
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
-from torch import nn
+from torch import Tensor, nn
+from torch.nn import functional
 
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import VectorMLP
@@ -30,6 +31,7 @@ class FitSettings:
     weight_decay: float = 1e-4
     patience: int = 8
     modality_dropout: float = 0.0
+    unimodal_loss_weight: float = 0.0
     device: str = "auto"
 
 
@@ -72,6 +74,20 @@ def drop_modalities(batch: Batch, probability: float, generator: torch.Generator
     return Batch(batch.inputs, present, batch.labels)
 
 
+def training_loss(model: MultimodalClassifier, batch: Batch, unimodal_weight: float) -> Tensor:
+    """Cross-entropy of the fused logits, plus that of each modality's own head where present."""
+    fused, unimodal = model.forward_with_unimodal(batch.inputs, batch.present)
+    loss = functional.cross_entropy(fused, batch.labels)
+    if unimodal_weight > 0:
+        for modality, logits in unimodal.items():
+            mask = batch.present[modality]
+            if mask.any():
+                loss = loss + unimodal_weight * functional.cross_entropy(
+                    logits[mask], batch.labels[mask]
+                )
+    return loss
+
+
 @torch.no_grad()
 def predict_proba(model: nn.Module, batch: Batch, batch_size: int = 256,
                   device: torch.device | None = None) -> np.ndarray:
@@ -105,7 +121,7 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    loss_fn = nn.CrossEntropyLoss()
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=settings.max_epochs)
     shuffler = torch.Generator().manual_seed(seed)
     best_f1, best_state, stale, history = -1.0, None, 0, []
     for epoch in range(1, settings.max_epochs + 1):
@@ -117,10 +133,11 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
                 train.select(index), settings.modality_dropout, shuffler
             ).to(device)
             optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(model(part.inputs, part.present), part.labels)
+            loss = training_loss(model, part, settings.unimodal_loss_weight)
             loss.backward()
             optimiser.step()
             total_loss += loss.item() * len(index)
+        schedule.step()
         val_f1 = macro_f1(model, val)
         history.append({"epoch": epoch, "train_loss": total_loss / len(train),
                         "val_macro_f1": val_f1, "seconds": time.perf_counter() - started})

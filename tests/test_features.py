@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from conftest import write_image, write_tone
+from multimodal_fusion.modalities import ModalityFileError
+from multimodal_fusion.modalities.audio import MfccSettings, extract_mfcc_features, mfcc_width
+from multimodal_fusion.modalities.image import extract_image_tensors
+from multimodal_fusion.modalities.text import TfidfSettings, fit_tfidf, tfidf_features
+
+
+def manifest_of(column: str, cells: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({"sample_id": [f"s{i}" for i in range(len(cells))], column: cells})
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    frame.attrs["source"] = "/data/manifest.csv"
+    return frame
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "CMYK", "P"])
+def test_any_colour_mode_becomes_a_normalised_rgb_tensor(tmp_path, mode):
+    suffix = "jpg" if mode == "CMYK" else "png"
+    path = write_image(tmp_path / f"a.{suffix}", mode=mode, size=(20, 12))
+    table = extract_image_tensors(manifest_of("image", [path, ""]), size=16)
+    assert table["values"].shape == (2, 3, 16, 16)
+    assert table["present"].tolist() == [True, False]
+    assert np.isfinite(table["values"]).all()
+    assert -1.0 <= table["values"][0].min() < table["values"][0].max() <= 1.0
+    assert not table["values"][1].any()
+    assert table["sample_id"].tolist() == ["s0", "s1"]
+
+
+def test_a_corrupt_image_names_its_row_and_file(tmp_path):
+    good = write_image(tmp_path / "good.png")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(ModalityFileError) as error:
+        extract_image_tensors(manifest_of("image", [good, str(bad)]), size=8)
+    assert "manifest.csv row 2 (sample_id 's1')" in str(error.value)
+    assert str(bad) in str(error.value)
+
+
+def test_tfidf_vocabulary_comes_from_training_texts_only():
+    state = fit_tfidf(["seven", "sieben"], TfidfSettings(min_df=1, ngram_min=3, ngram_max=3))
+    assert "sev" in state["vocabulary"]
+    assert "eig" not in state["vocabulary"]
+    table = tfidf_features(manifest_of("text", ["Seven!", "", "eight"]), state)
+    assert table["values"].shape == (3, len(state["idf"]))
+    assert table["present"].tolist() == [True, False, True]
+    assert np.isfinite(table["values"]).all()
+    assert table["values"][0].any()
+    assert not table["values"][1].any()
+
+
+def test_text_is_unicode_normalised_before_vectorising():
+    state = fit_tfidf(["número"], TfidfSettings(min_df=1))
+    composed = tfidf_features(manifest_of("text", ["NÚMERO", "nu\u0301mero"]), state)
+    np.testing.assert_allclose(composed["values"][0], composed["values"][1])
+
+
+def test_mfcc_vector_has_fixed_length_whatever_the_clip(tmp_path):
+    paths = [
+        write_tone(tmp_path / "short.wav", seconds=0.05),
+        write_tone(tmp_path / "stereo44k.wav", sample_rate=44_100, channels=2, seconds=1.0),
+        "",
+        write_tone(tmp_path / "long.flac", seconds=3.0, frequency=880.0),
+    ]
+    settings = MfccSettings(n_mfcc=13, segments=3)
+    table = extract_mfcc_features(manifest_of("audio", paths), settings)
+    assert table["values"].shape == (4, mfcc_width(settings)) == (4, 3 * 13 * 5)
+    assert table["present"].tolist() == [True, True, False, True]
+    assert np.isfinite(table["values"]).all()
+    assert not np.allclose(table["values"][1], table["values"][3])
+
+
+def test_an_empty_audio_file_names_its_row(tmp_path):
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0), 16_000)
+    with pytest.raises(ModalityFileError, match=r"row 1 \(sample_id 's0'\).*empty\.wav"):
+        extract_mfcc_features(manifest_of("audio", [str(empty)]), MfccSettings())

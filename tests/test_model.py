@@ -1,0 +1,74 @@
+import itertools
+import json
+
+import pytest
+import torch
+
+from multimodal_fusion.datasets import TorchModelDataset
+from multimodal_fusion.models.classifier import MultimodalClassifier
+
+MODALITIES = ("audio", "image", "text")
+SPEC = {
+    "classes": ["a", "b", "c"],
+    "fusion": "concat",
+    "embedding_dim": 8,
+    "hidden_dim": 16,
+    "dropout": 0.1,
+    "modalities": {
+        "image": {"encoder": "small_cnn", "input_shape": [3, 16, 16], "standardise": False},
+        "text": {"encoder": "mlp", "input_shape": [12], "standardise": False},
+        "audio": {"encoder": "mlp", "input_shape": [10], "standardise": True},
+    },
+}
+
+
+def random_inputs(batch: int = 4) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return {m: torch.randn(batch, *SPEC["modalities"][m]["input_shape"], generator=generator)
+            for m in MODALITIES}
+
+
+def presence(missing: tuple[str, ...], batch: int = 4) -> dict[str, torch.Tensor]:
+    return {m: torch.full((batch,), m not in missing) for m in MODALITIES}
+
+
+@pytest.fixture
+def model() -> MultimodalClassifier:
+    torch.manual_seed(0)
+    return MultimodalClassifier(SPEC).eval()
+
+
+@pytest.mark.parametrize("missing", [
+    combo for r in range(len(MODALITIES) + 1) for combo in itertools.combinations(MODALITIES, r)
+])
+def test_forward_with_any_modalities_missing_gives_finite_logits(model, missing):
+    inputs = random_inputs()
+    for m in missing:
+        inputs[m] = torch.zeros_like(inputs[m])
+    logits = model(inputs, presence(missing))
+    assert logits.shape == (4, 3)
+    assert torch.isfinite(logits).all()
+
+
+def test_a_missing_modality_cannot_sway_the_prediction(model):
+    inputs = random_inputs()
+    changed = {**inputs, "audio": inputs["audio"] * 100 + 7}
+    mask = presence(("audio",))
+    torch.testing.assert_close(model(inputs, mask), model(changed, mask))
+    assert not torch.allclose(model(inputs, presence(())), model(changed, presence(())))
+
+
+def test_saved_model_reloads_to_identical_outputs(model, tmp_path):
+    model.encoders["audio"].set_standardisation(torch.randn(20, 10) * 3 + 1)
+    dataset = TorchModelDataset(filepath=str(tmp_path / "model.safetensors"))
+    dataset.save(model)
+    assert json.loads((tmp_path / "model.json").read_text()) == SPEC
+    reloaded = dataset.load()
+    inputs = random_inputs()
+    torch.testing.assert_close(reloaded(inputs, presence(("text",))),
+                               model(inputs, presence(("text",))))
+
+
+def test_unknown_fusion_strategy_is_named_in_the_error():
+    with pytest.raises(ValueError, match="unknown fusion strategy 'magic'.*concat"):
+        MultimodalClassifier({**SPEC, "fusion": "magic"})

@@ -1,0 +1,85 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from multimodal_fusion.pipelines.training.nodes import train_model
+from multimodal_fusion.training.engine import FitSettings, drop_modalities, select_device
+from multimodal_fusion.training.inputs import Batch, assemble_model_inputs, model_spec
+
+SETTINGS = {
+    "model": {"fusion": "concat", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0,
+              "standardise": ["audio"]},
+    "fit": {"max_epochs": 30, "batch_size": 16, "learning_rate": 0.01, "patience": 30,
+            "modality_dropout": 0.2, "device": "cpu"},
+}
+
+
+def toy_inputs(n: int = 120) -> dict[str, np.ndarray]:
+    """Two classes told apart by the audio vector; text is pure noise; a third lack audio."""
+    rng = np.random.default_rng(0)
+    labels = np.array(["no", "yes"])[np.arange(n) % 2]
+    audio = rng.normal(size=(n, 6)).astype(np.float32) * 5 + 40
+    audio[:, 0] += np.where(labels == "yes", 12.0, -12.0)
+    audio_present = rng.random(n) > 0.3
+    audio[~audio_present] = 0
+    splits = np.array(["train", "train", "val", "test"])[np.arange(n) // 2 % 4]
+    manifest = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)], "label": labels,
+                             "split": splits})
+    tables = {
+        "audio": {"sample_id": manifest["sample_id"].to_numpy(str)[::-1], "values": audio[::-1],
+                  "present": audio_present[::-1]},
+        "text": {"sample_id": manifest["sample_id"].to_numpy(str),
+                 "values": rng.normal(size=(n, 4)).astype(np.float32),
+                 "present": np.ones(n, bool)},
+        "image": {"sample_id": manifest["sample_id"].to_numpy(str),
+                  "values": np.zeros((n, 3, 4, 4), np.float32), "present": np.zeros(n, bool)},
+    }
+    return assemble_model_inputs(manifest, tables)
+
+
+def test_inputs_are_aligned_by_sample_id_and_absent_modalities_dropped():
+    inputs = toy_inputs()
+    assert "image" not in inputs and "image_present" not in inputs
+    yes = inputs["label"] == "yes"
+    present = inputs["audio_present"]
+    assert (inputs["audio"][yes & present, 0] > inputs["audio"][~yes & present, 0].max()).all()
+    spec = model_spec(inputs, SETTINGS["model"])
+    assert sorted(spec["modalities"]) == ["audio", "text"]
+    assert spec["modalities"]["audio"] == {"encoder": "mlp", "input_shape": [6],
+                                           "standardise": True}
+
+
+def test_training_learns_and_is_deterministic_under_one_seed():
+    inputs = toy_inputs()
+    model, history = train_model(inputs, SETTINGS, seed=5)
+    again, history_again = train_model(inputs, SETTINGS, seed=5)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert max(h["val_macro_f1"] for h in history) >= 0.75
+    assert [h["val_macro_f1"] for h in history] == [h["val_macro_f1"] for h in history_again]
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, again.state_dict()[name])
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    settings = {**SETTINGS, "fit": {**SETTINGS["fit"], "patience": 2, "max_epochs": 50}}
+    model, history = train_model(toy_inputs(), settings, seed=1)
+    best = max(range(len(history)), key=lambda i: history[i]["val_macro_f1"])
+    assert len(history) < 50
+    assert len(history) - 1 - best == 2
+
+
+def test_modality_dropout_only_hides_present_modalities():
+    present = {"audio": torch.tensor([True, False] * 500)}
+    batch = Batch({"audio": torch.zeros(1000, 2)}, present, None)
+    dropped = drop_modalities(batch, 0.5, torch.Generator().manual_seed(0))
+    assert not dropped.present["audio"][1::2].any()
+    assert 0.4 < dropped.present["audio"][::2].float().mean() < 0.6
+    assert FitSettings().modality_dropout == 0.0
+
+
+def test_asking_for_cuda_without_it_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        select_device("cuda")
