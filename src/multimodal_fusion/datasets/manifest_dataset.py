@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pandas as pd
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
 
+from multimodal_fusion.datasets.local_file import LocalFileDataset
 from multimodal_fusion.manifest import read_manifest, resolve_file_paths
 
 
-class ManifestDataset(AbstractDataset[None, pd.DataFrame]):
+class ManifestDataset(LocalFileDataset):
     """Read-only: a manifest is the user's input, never something a pipeline rewrites."""
-
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
-        self.metadata = metadata
 
     def load(self) -> pd.DataFrame:
         if not self._filepath.is_file():
@@ -29,9 +23,3 @@ class ManifestDataset(AbstractDataset[None, pd.DataFrame]):
 
     def save(self, data: pd.DataFrame) -> None:
         raise DatasetError("ManifestDataset is read-only; the manifest is the user's input")
-
-    def _exists(self) -> bool:
-        return self._filepath.is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}

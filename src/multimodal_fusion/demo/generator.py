@@ -93,26 +93,22 @@ def accuracy_ceiling(states: dict[str, list[str]]) -> float:
 
 def add_typos(text: str, rng: np.random.Generator, rate: float = TYPO_RATE) -> str:
     """Drop, double or swap letters now and then, as hurried typing does."""
-    chars = list(text)
     out: list[str] = []
     i = 0
-    while i < len(chars):
-        c = chars[i]
-        if c.isalpha() and rng.random() < rate:
-            kind = rng.integers(3)
-            if kind == 0:
-                i += 1
-                continue
-            if kind == 1:
-                out += [c, c]
-                i += 1
-                continue
-            if i + 1 < len(chars):
-                out += [chars[i + 1], c]
-                i += 2
-                continue
-        out.append(c)
-        i += 1
+    while i < len(text):
+        char = text[i]
+        kind = rng.integers(3) if char.isalpha() and rng.random() < rate else None
+        if kind == 0:
+            i += 1
+        elif kind == 1:
+            out += [char, char]
+            i += 1
+        elif kind == 2 and i + 1 < len(text):
+            out += [text[i + 1], char]
+            i += 2
+        else:
+            out.append(char)
+            i += 1
     return "".join(out)
 
 
