@@ -13,6 +13,8 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from multimodal_fusion.fusion import STRATEGY_NAMES
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL_RUN = {
     "demo_data": {"n_samples": 200},
@@ -31,8 +33,8 @@ def make_project(folder: Path) -> Path:
 
 def run(project: Path, pipeline: str, **runtime_params) -> None:
     bootstrap_project(project)
-    with KedroSession.create(project_path=project,
-                             runtime_params={**SMALL_RUN, **runtime_params}) as session:
+    runtime_params = {**SMALL_RUN, **runtime_params}
+    with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
         session.run(pipeline_names=[pipeline])
 
 
@@ -72,8 +74,10 @@ def test_each_run_leaves_a_new_version_and_keeps_the_old(trained_project):
 
 
 def test_two_runs_with_one_seed_give_the_same_metrics(trained_project):
-    first, second = versions(trained_project, "data/08_reporting/metrics.json")
-    assert (first / "metrics.json").read_text() == (second / "metrics.json").read_text()
+    first, second = (json.loads((version / "metrics.json").read_text())
+                     for version in versions(trained_project, "data/08_reporting/metrics.json"))
+    assert first.pop("train_seconds") > 0 and second.pop("train_seconds") > 0
+    assert first == second
 
 
 def test_demo_build_is_byte_identical_for_one_seed(trained_project, tmp_path):
@@ -105,3 +109,18 @@ def test_kedro_viz_build_shows_the_three_modality_namespaces(tmp_path):
                    capture_output=True, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
     graph = json.loads((project / "build" / "api" / "main").read_text())
     assert {"image", "text", "audio"} <= set(graph["modular_pipelines"])
+
+
+def test_compare_ranks_every_strategy_and_baseline(trained_project):
+    run(trained_project, "compare", training={"fit": {"max_epochs": 3, "patience": 3}})
+    board_version = versions(trained_project, "data/08_reporting/leaderboard.json")[0]
+    board = json.loads((board_version / "leaderboard.json").read_text())
+    assert {row["strategy"] for row in board} == set(STRATEGY_NAMES)
+    assert [row["macro_f1"] for row in board] == sorted(
+        (row["macro_f1"] for row in board), reverse=True)
+    assert [row["rank"] for row in board] == list(range(1, len(STRATEGY_NAMES) + 1))
+    assert all(row["n_parameters"] > 0 and row["train_seconds"] > 0 for row in board)
+    assert (trained_project / "data/08_reporting/leaderboard.png").is_dir()
+    for strategy in ("late", "audio_only"):
+        assert versions(trained_project, f"data/06_models/compare/{strategy}/"
+                                         "fusion_model.safetensors")

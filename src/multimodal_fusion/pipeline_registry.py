@@ -5,6 +5,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from multimodal_fusion.pipelines import (
+    compare,
     data_preparation,
     demo_data,
     evaluation,
@@ -14,7 +15,7 @@ from multimodal_fusion.pipelines import (
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Each stage on its own, `train` as the four stages in a row, and `train` as the default.
+    """Each stage on its own, `train` as the four stages in a row (the default), `compare`.
 
     Listed by hand rather than discovered: `train` is a composite with no folder of its own.
     """
@@ -26,4 +27,4 @@ def register_pipelines() -> dict[str, Pipeline]:
     }
     train = sum(stages.values(), Pipeline([]))
     return {"demo_data": demo_data.create_pipeline(), **stages, "train": train,
-            "__default__": train}
+            "compare": compare.create_pipeline(), "__default__": train}

@@ -3,8 +3,8 @@
 It is rebuilt from a plain JSON spec, so a saved model is weights plus that spec and never a
 pickle. A spec looks like::
 
-    {"classes": ["0", "1"], "fusion": "concat", "embedding_dim": 64, "hidden_dim": 128,
-     "dropout": 0.2,
+    {"classes": ["0", "1"], "fusion": "attention", "fusion_options": {}, "embedding_dim": 64,
+     "hidden_dim": 128, "dropout": 0.2,
      "modalities": {"image": {"encoder": "small_cnn", "input_shape": [3, 32, 32]},
                     "audio": {"encoder": "mlp", "input_shape": [300], "standardise": true}}}
 """
@@ -28,13 +28,19 @@ class MultimodalClassifier(nn.Module):
         self.encoders = nn.ModuleDict(
             {m: build_encoder(spec["modalities"][m], spec) for m in self.modalities}
         )
-        self.fusion = build_fusion(spec["fusion"], {m: dim for m in self.modalities})
-        self.head = nn.Sequential(
-            nn.Linear(self.fusion.output_dim, spec["hidden_dim"]), nn.ReLU(inplace=True),
-            nn.Dropout(spec["dropout"]), nn.Linear(spec["hidden_dim"], len(spec["classes"])),
+        num_classes = len(spec["classes"])
+        self.fusion = build_fusion(
+            spec["fusion"], {m: dim for m in self.modalities}, spec["hidden_dim"], num_classes,
+            spec["dropout"], spec.get("fusion_options"),
+        )
+        self.head = nn.Identity() if getattr(self.fusion, "produces_logits", False) else (
+            nn.Sequential(
+                nn.Linear(self.fusion.output_dim, spec["hidden_dim"]), nn.ReLU(inplace=True),
+                nn.Dropout(spec["dropout"]), nn.Linear(spec["hidden_dim"], num_classes),
+            )
         )
         self.unimodal_heads = nn.ModuleDict(
-            {m: nn.Linear(dim, len(spec["classes"])) for m in self.modalities}
+            {m: nn.Linear(dim, num_classes) for m in self.modalities}
         )
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:

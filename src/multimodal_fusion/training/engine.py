@@ -16,7 +16,7 @@ from torch.nn import functional
 
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import VectorMLP
-from multimodal_fusion.training.inputs import Batch
+from multimodal_fusion.training.inputs import Batch, ModelInputs, batch_for_split, model_spec
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +152,22 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
                 break
     model.load_state_dict(best_state)
     return history
+
+
+def train_on_inputs(model_inputs: ModelInputs, settings: dict,
+                    seed: int) -> tuple[MultimodalClassifier, list[dict]]:
+    """Build the classifier that `settings["model"]` describes for these inputs and fit it.
+
+    Seeding comes first, so the initial weights, modality dropout and shuffling all follow
+    from the one seed. The model comes back on the CPU, ready to be saved.
+    """
+    seed_everything(seed)
+    model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))
+    history = fit_classifier(
+        model,
+        batch_for_split(model_inputs, "train", model.spec),
+        batch_for_split(model_inputs, "val", model.spec),
+        FitSettings(**settings["fit"]),
+        seed,
+    )
+    return model.cpu(), history

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from multimodal_fusion.fusion import modalities_for
 from multimodal_fusion.modalities import FeatureTable
 
 ModelInputs = dict[str, np.ndarray]
@@ -75,9 +76,12 @@ def modalities_of(model_inputs: ModelInputs) -> list[str]:
 
 
 def model_spec(model_inputs: ModelInputs, settings: dict) -> dict:
-    """The classifier spec for these inputs: encoders chosen by the shape of each modality."""
+    """The classifier spec for these inputs: encoders chosen by the shape of each modality.
+
+    A unimodal baseline's spec keeps only its modality, so its model never sees the others.
+    """
     modalities = {}
-    for modality in modalities_of(model_inputs):
+    for modality in modalities_for(settings["fusion"], modalities_of(model_inputs)):
         shape = list(model_inputs[modality].shape[1:])
         modalities[modality] = {
             "encoder": ENCODER_BY_RANK[len(shape)],
@@ -88,20 +92,24 @@ def model_spec(model_inputs: ModelInputs, settings: dict) -> dict:
         "classes": sorted(set(model_inputs["label"].tolist())),
         "modalities": modalities,
         "fusion": settings["fusion"],
+        "fusion_options": settings.get("fusion_options", {}),
         "embedding_dim": settings["embedding_dim"],
         "hidden_dim": settings["hidden_dim"],
         "dropout": settings["dropout"],
     }
 
 
-def batch_for_split(model_inputs: ModelInputs, split: str, classes: list[str]) -> Batch:
-    """The samples of one split as tensors, labels encoded by their index in `classes`."""
+def batch_for_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:
+    """One split's samples as tensors for the model `spec` describes.
+
+    Only the spec's modalities are taken, and labels are encoded by their index in the
+    spec's classes.
+    """
     rows = model_inputs["split"] == split
-    index = {name: i for i, name in enumerate(classes)}
+    index = {name: i for i, name in enumerate(spec["classes"])}
     labels = torch.tensor([index[label] for label in model_inputs["label"][rows]])
     return Batch(
-        {m: torch.from_numpy(model_inputs[m][rows]) for m in modalities_of(model_inputs)},
-        {m: torch.from_numpy(model_inputs[f"{m}_present"][rows])
-         for m in modalities_of(model_inputs)},
+        {m: torch.from_numpy(model_inputs[m][rows]) for m in spec["modalities"]},
+        {m: torch.from_numpy(model_inputs[f"{m}_present"][rows]) for m in spec["modalities"]},
         labels,
     )

@@ -6,13 +6,8 @@ import pandas as pd
 
 from multimodal_fusion.modalities import FeatureTable
 from multimodal_fusion.models.classifier import MultimodalClassifier
-from multimodal_fusion.training.engine import FitSettings, fit_classifier, seed_everything
-from multimodal_fusion.training.inputs import (
-    ModelInputs,
-    assemble_model_inputs,
-    batch_for_split,
-    model_spec,
-)
+from multimodal_fusion.training.engine import train_on_inputs
+from multimodal_fusion.training.inputs import ModelInputs, assemble_model_inputs
 
 
 def build_model_inputs(manifest: pd.DataFrame, image: FeatureTable, text: FeatureTable,
@@ -24,14 +19,4 @@ def build_model_inputs(manifest: pd.DataFrame, image: FeatureTable, text: Featur
 def train_model(model_inputs: ModelInputs, settings: dict,
                 seed: int) -> tuple[MultimodalClassifier, list[dict]]:
     """Build the classifier for these inputs and fit it with early stopping."""
-    seed_everything(seed)
-    model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))
-    classes = model.spec["classes"]
-    history = fit_classifier(
-        model,
-        batch_for_split(model_inputs, "train", classes),
-        batch_for_split(model_inputs, "val", classes),
-        FitSettings(**settings["fit"]),
-        seed,
-    )
-    return model.cpu(), history
+    return train_on_inputs(model_inputs, settings, seed)

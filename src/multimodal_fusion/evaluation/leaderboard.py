@@ -1,0 +1,43 @@
+"""Rank runs of several fusion strategies on the same split, as a table and a bar chart."""
+
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+
+BASELINE_SUFFIX = "_only"
+
+
+def leaderboard_rows(metrics_by_strategy: dict[str, dict]) -> list[dict]:
+    """One row per strategy, best test macro-F1 first, with its accuracy and its cost."""
+    rows = [
+        {
+            "strategy": strategy,
+            "macro_f1": metrics["macro"]["f1"],
+            "accuracy": metrics["accuracy"],
+            "accuracy_to_ceiling": metrics.get("accuracy_to_ceiling"),
+            "n_parameters": metrics["n_parameters"],
+            "train_seconds": metrics["train_seconds"],
+            "epochs": metrics["epochs"],
+        }
+        for strategy, metrics in metrics_by_strategy.items()
+    ]
+    rows.sort(key=lambda row: (-row["macro_f1"], row["strategy"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+def leaderboard_figure(rows: list[dict]) -> Figure:
+    """Horizontal bars of test macro-F1, best on top; unimodal baselines in grey."""
+    figure = Figure(figsize=(7, 0.4 * len(rows) + 1.2), layout="constrained")
+    axes = figure.add_subplot()
+    names = [row["strategy"] for row in rows][::-1]
+    scores = [row["macro_f1"] for row in rows][::-1]
+    colours = ["#9e9e9e" if n.endswith(BASELINE_SUFFIX) else "#1f77b4" for n in names]
+    axes.barh(names, scores, color=colours)
+    for y, score in enumerate(scores):
+        axes.text(score, y, f" {score:.3f}", va="center", fontsize=8)
+    axes.set_xlim(0, 1.08)
+    axes.set_xlabel("test macro-F1")
+    axes.set_title("Fusion strategies and unimodal baselines")
+    return figure

@@ -1,0 +1,93 @@
+import itertools
+
+import pytest
+import torch
+
+from multimodal_fusion.fusion import STRATEGY_NAMES, build_fusion, modalities_for
+from multimodal_fusion.models.classifier import MultimodalClassifier
+
+MODALITIES = ("audio", "image", "text")
+SHAPES = {"image": [3, 8, 8], "text": [12], "audio": [10]}
+SUBSETS = [c for r in range(len(MODALITIES) + 1) for c in itertools.combinations(MODALITIES, r)]
+
+
+def make_model(strategy: str, seed: int = 0, options: dict | None = None) -> MultimodalClassifier:
+    modalities = modalities_for(strategy, list(MODALITIES))
+    spec = {
+        "classes": ["a", "b", "c"], "fusion": strategy, "fusion_options": options or {},
+        "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0,
+        "modalities": {m: {"encoder": "small_cnn" if m == "image" else "mlp",
+                           "input_shape": SHAPES[m], "standardise": False} for m in modalities},
+    }
+    torch.manual_seed(seed)
+    return MultimodalClassifier(spec).eval()
+
+
+def inputs(batch: int = 5, seed: int = 1) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {m: torch.randn(batch, *SHAPES[m], generator=generator) for m in MODALITIES}
+
+
+def presence(missing: tuple[str, ...] = (), batch: int = 5) -> dict[str, torch.Tensor]:
+    return {m: torch.full((batch,), m not in missing) for m in MODALITIES}
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_output_is_one_logit_per_class(strategy):
+    assert make_model(strategy)(inputs(), presence()).shape == (5, 3)
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_gradients_reach_every_encoder_through_the_fusion(strategy):
+    model = make_model(strategy).train()
+    model(inputs(), presence()).pow(2).sum().backward()
+    for modality, encoder in model.encoders.items():
+        grads = [p.grad for p in encoder.parameters() if p.requires_grad]
+        assert all(g is not None for g in grads), modality
+        assert any(g.abs().sum() > 0 for g in grads), modality
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("missing", SUBSETS, ids=lambda m: "-".join(m) or "none")
+def test_any_missing_subset_gives_finite_outputs_and_gradients(strategy, missing):
+    model = make_model(strategy).train()
+    logits = model(inputs(), presence(missing))
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_a_missing_modality_cannot_sway_the_output(strategy):
+    model = make_model(strategy)
+    original = inputs()
+    for modality in model.modalities:
+        changed = {**original, modality: original[modality] * 50 + 3}
+        mask = presence((modality,))
+        torch.testing.assert_close(model(original, mask), model(changed, mask))
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_deterministic_under_a_seed(strategy):
+    first, second = make_model(strategy, seed=3), make_model(strategy, seed=3)
+    torch.testing.assert_close(first(inputs(), presence()), second(inputs(), presence()))
+    assert not torch.allclose(first(inputs(), presence()),
+                              make_model(strategy, seed=4)(inputs(), presence()))
+
+
+def test_unimodal_baselines_keep_only_their_modality():
+    assert make_model("text_only").modalities == ["text"]
+    with pytest.raises(ValueError, match="needs audio features"):
+        modalities_for("audio_only", ["image", "text"])
+
+
+def test_fixed_weights_silence_a_zero_weighted_modality():
+    model = make_model("weighted_sum", options={"weights": {"image": 1, "text": 0, "audio": 2}})
+    original = inputs()
+    changed = {**original, "text": original["text"] * 50}
+    torch.testing.assert_close(model(original, presence()), model(changed, presence()))
+
+
+def test_unknown_strategy_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown fusion strategy 'magic'.*low_rank.*image_only"):
+        build_fusion("magic", {"text": 4}, hidden_dim=8, num_classes=2)
