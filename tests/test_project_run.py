@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,10 @@ def make_project(folder: Path) -> Path:
 
 def run(project: Path, pipeline: str, **runtime_params) -> None:
     bootstrap_project(project)
-    runtime_params = {**SMALL_RUN, **runtime_params}
+    checkpoints = {"checkpoint_dir": str(project / "data/06_models/checkpoints")}
+    training = runtime_params.pop("training", SMALL_RUN["training"])
+    runtime_params = {**SMALL_RUN, **runtime_params,
+                      "training": {**training, "fit": {**training["fit"], **checkpoints}}}
     with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
         session.run(pipeline_names=[pipeline])
 
@@ -124,3 +129,44 @@ def test_compare_ranks_every_strategy_and_baseline(trained_project):
     for strategy in ("late", "audio_only"):
         assert versions(trained_project, f"data/06_models/compare/{strategy}/"
                                          "fusion_model.safetensors")
+
+
+def kedro_run(project: Path, *args: str) -> subprocess.Popen:
+    """`kedro run` in `project` as a separate process, as a user would start it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", *args], cwd=project, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"},
+    )
+
+
+def latest_metrics(project: Path) -> dict:
+    latest = versions(project, "data/08_reporting/metrics.json")[-1]
+    metrics = json.loads((latest / "metrics.json").read_text())
+    metrics.pop("train_seconds")
+    return metrics
+
+
+def test_sigkill_mid_training_then_the_same_command_resumes_to_the_same_metrics(
+        trained_project):
+    command = ("--pipelines=training,evaluation",
+               "--params=training.fit.max_epochs=30,training.fit.patience=30")
+    uninterrupted = kedro_run(trained_project, *command)
+    assert uninterrupted.wait(timeout=300) == 0, uninterrupted.stdout.read()
+    expected = latest_metrics(trained_project)
+
+    killed = kedro_run(trained_project, *command)
+    checkpoints = trained_project / "data/06_models/checkpoints"
+    deadline = time.monotonic() + 120
+    while not list(checkpoints.glob("*/last.pt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(killed.pid, signal.SIGKILL)
+    assert killed.wait(timeout=30) == -signal.SIGKILL
+    assert list(checkpoints.glob("*/last.pt")), "the killed run left a checkpoint"
+
+    resumed = kedro_run(trained_project, *command)
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    assert "Resuming from the checkpoint of epoch" in output
+    assert latest_metrics(trained_project) == expected
+    assert not list(checkpoints.glob("*/last.pt"))

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from multimodal_fusion.pipelines.training.nodes import train_model
-from multimodal_fusion.training.engine import FitSettings, drop_modalities, select_device
+from multimodal_fusion.training.device import select_device
+from multimodal_fusion.training.engine import FitSettings, class_weights, drop_modalities
 from multimodal_fusion.training.inputs import Batch, assemble_model_inputs, model_spec
 
 SETTINGS = {
@@ -80,6 +81,56 @@ def test_modality_dropout_only_hides_present_modalities():
 
 def test_asking_for_cuda_without_it_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert select_device("auto").type == "cpu"
     with pytest.raises(ValueError, match="CUDA is not available"):
         select_device("cuda")
+
+
+def with_fit(**changes) -> dict:
+    return {**SETTINGS, "fit": {**SETTINGS["fit"], **changes}}
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "one_cycle", "constant"])
+def test_every_schedule_trains(schedule):
+    _, history = train_model(toy_inputs(), with_fit(schedule=schedule, max_epochs=6), seed=0)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_unknown_schedule_is_named():
+    with pytest.raises(ValueError, match="schedule must be one of cosine, one_cycle, constant"):
+        train_model(toy_inputs(), with_fit(schedule="warmup"), seed=0)
+
+
+def test_balanced_class_weights_favour_rare_classes():
+    weights = class_weights(torch.tensor([0, 0, 0, 1]), 3, "balanced")
+    torch.testing.assert_close(weights, torch.tensor([4 / 9, 4 / 3, 0.0]))
+    assert class_weights(torch.tensor([0, 1]), 2, "none") is None
+
+
+def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
+    settings = with_fit(max_epochs=8, checkpoint_dir=str(tmp_path), schedule="one_cycle")
+    reference, reference_history = train_model(toy_inputs(), settings, seed=2)
+    assert not any(tmp_path.iterdir()), "a finished run leaves no checkpoint behind"
+
+    real_step = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def step_then_die(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3 * 4 + 2:  # mid fourth epoch: 60 training samples, 4 batches each
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(toy_inputs(), settings, seed=2)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
+    (checkpoint,) = tmp_path.glob("*/last.pt")
+    assert len(torch.load(checkpoint, weights_only=True)["progress"]["history"]) == 3
+
+    resumed, resumed_history = train_model(toy_inputs(), settings, seed=2)
+    assert [h["val_macro_f1"] for h in resumed_history] == [
+        h["val_macro_f1"] for h in reference_history]
+    for name, tensor in reference.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], tensor)

@@ -1,48 +1,49 @@
-"""Fit a classifier with AdamW and early stopping on validation macro-F1, on the best device."""
+"""Fit a classifier: AdamW, a learning-rate schedule, early stopping on validation macro-F1,
+bf16 on CUDA, and a checkpoint every epoch from which an interrupted run resumes exactly."""
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional
+from tqdm.auto import tqdm
 
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import VectorMLP
+from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
+from multimodal_fusion.training.device import autocast, select_device, uses_bf16
 from multimodal_fusion.training.inputs import Batch, ModelInputs, batch_for_split, model_spec
 
 logger = logging.getLogger(__name__)
+SCHEDULES = ("cosine", "one_cycle", "constant")
 
 
 @dataclass(frozen=True)
 class FitSettings:
-    """Optimiser, batch and stopping settings; `device` is auto, cpu, cuda or cuda:N."""
+    """How to train; each field is documented in conf/base/parameters_training.yml."""
 
     max_epochs: int = 60
     batch_size: int = 64
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    max_grad_norm: float = 0.0
+    class_weights: str = "none"
     patience: int = 8
     modality_dropout: float = 0.0
     unimodal_loss_weight: float = 0.0
     device: str = "auto"
-
-
-def select_device(preference: str = "auto") -> torch.device:
-    """CUDA when there is one and nothing else was asked for, else the CPU."""
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(preference)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {preference!r} was asked for but CUDA is not available")
-    return device
+    mixed_precision: str = "auto"
+    checkpoint_dir: str | None = None
 
 
 def seed_everything(seed: int) -> None:
@@ -57,6 +58,32 @@ def fit_standardisation(model: MultimodalClassifier, train: Batch) -> None:
     for modality, encoder in model.encoders.items():
         if isinstance(encoder, VectorMLP) and model.spec["modalities"][modality]["standardise"]:
             encoder.set_standardisation(train.inputs[modality][train.present[modality]])
+
+
+def class_weights(labels: Tensor, num_classes: int, mode: str) -> Tensor | None:
+    """`balanced`: weights inversely proportional to class frequency; `none`: no weights."""
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise ValueError(f"class_weights must be none or balanced, not {mode!r}")
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    weights = len(labels) / (num_classes * counts.clamp_min(1))
+    return torch.where(counts > 0, weights, torch.zeros_like(weights))
+
+
+def make_schedule(optimiser: torch.optim.Optimizer, settings: FitSettings,
+                  steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Cosine decay stepped per epoch, one-cycle stepped per batch, or a constant rate."""
+    if settings.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=settings.max_epochs)
+    if settings.schedule == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimiser, max_lr=settings.learning_rate,
+            total_steps=settings.max_epochs * steps_per_epoch,
+        )
+    if settings.schedule == "constant":
+        return None
+    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {settings.schedule!r}")
 
 
 def drop_modalities(batch: Batch, probability: float, generator: torch.Generator) -> Batch:
@@ -74,84 +101,153 @@ def drop_modalities(batch: Batch, probability: float, generator: torch.Generator
     return Batch(batch.inputs, present, batch.labels)
 
 
-def training_loss(model: MultimodalClassifier, batch: Batch, unimodal_weight: float) -> Tensor:
+def training_loss(model: MultimodalClassifier, batch: Batch, unimodal_weight: float,
+                  weights: Tensor | None = None) -> Tensor:
     """Cross-entropy of the fused logits, plus that of each modality's own head where present."""
     fused, unimodal = model.forward_with_unimodal(batch.inputs, batch.present)
-    loss = functional.cross_entropy(fused, batch.labels)
+    loss = functional.cross_entropy(fused.float(), batch.labels, weight=weights)
     if unimodal_weight > 0:
         for modality, logits in unimodal.items():
             mask = batch.present[modality]
             if mask.any():
                 loss = loss + unimodal_weight * functional.cross_entropy(
-                    logits[mask], batch.labels[mask]
+                    logits[mask].float(), batch.labels[mask], weight=weights
                 )
     return loss
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, batch: Batch, batch_size: int = 256,
-                  device: torch.device | None = None) -> np.ndarray:
+def predict_proba(model: MultimodalClassifier, batch: Batch, batch_size: int = 256,
+                  bf16: bool = False) -> np.ndarray:
     """Class probabilities for every sample of `batch`, in order."""
-    device = device or next(model.parameters()).device
+    device = next(model.parameters()).device
     model.eval()
     chunks = []
     for start in range(0, len(batch), batch_size):
         part = batch.select(torch.arange(start, min(start + batch_size, len(batch)))).to(device)
-        chunks.append(torch.softmax(model(part.inputs, part.present).float(), dim=1).cpu())
+        with autocast(device, bf16):
+            logits = model(part.inputs, part.present)
+        chunks.append(torch.softmax(logits.float(), dim=1).cpu())
     return torch.cat(chunks).numpy()
 
 
-def macro_f1(model: nn.Module, batch: Batch) -> float:
+def macro_f1(model: MultimodalClassifier, batch: Batch, bf16: bool = False) -> float:
     """Macro-F1 of the model's predictions on a labelled batch."""
-    predicted = predict_proba(model, batch).argmax(axis=1)
+    predicted = predict_proba(model, batch, bf16=bf16).argmax(axis=1)
     return float(f1_score(batch.labels.numpy(), predicted, average="macro", zero_division=0))
 
 
+@dataclass
+class Progress:
+    """What early stopping and the report need to carry from one epoch to the next."""
+
+    best_f1: float = -1.0
+    best_state: dict | None = None
+    stale: int = 0
+    history: list[dict] | None = None
+
+
 def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settings: FitSettings,
-                   seed: int) -> list[dict]:
+                   seed: int, checkpoints: CheckpointStore | None = None) -> list[dict]:
     """Train until validation macro-F1 stops improving; the model keeps its best weights.
 
-    Returns one record per epoch (loss, validation macro-F1, seconds) for the run's report.
+    With `checkpoints`, every epoch ends with a checkpoint and a run that finds one resumes
+    from it. Returns one record per epoch (loss, validation macro-F1, seconds).
     """
     device = select_device(settings.device)
-    logger.info("Training on %s: %d train and %d validation samples",
-                device, len(train), len(val))
+    bf16 = uses_bf16(device, settings.mixed_precision)
+    logger.info("Training on %s%s: %d train and %d validation samples",
+                device, " with bf16 autocast" if bf16 else "", len(train), len(val))
     fit_standardisation(model, train)
     model.to(device)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=settings.max_epochs)
+    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+    schedule = make_schedule(optimiser, settings, steps_per_epoch)
+    weights = class_weights(train.labels, len(model.spec["classes"]), settings.class_weights)
+    weights = None if weights is None else weights.to(device)
     shuffler = torch.Generator().manual_seed(seed)
-    best_f1, best_state, stale, history = -1.0, None, 0, []
-    for epoch in range(1, settings.max_epochs + 1):
+    progress = Progress(history=[])
+    saved = checkpoints.load() if checkpoints else None
+    if saved:
+        restore(saved, model, optimiser, schedule, shuffler, progress)
+        logger.info("Resuming from the checkpoint of epoch %d in %s",
+                    len(progress.history), checkpoints.folder)
+    for epoch in range(len(progress.history) + 1, settings.max_epochs + 1):
         started = time.perf_counter()
         model.train()
         total_loss = 0.0
-        for index in torch.randperm(len(train), generator=shuffler).split(settings.batch_size):
-            part = drop_modalities(
-                train.select(index), settings.modality_dropout, shuffler
-            ).to(device)
+        order = torch.randperm(len(train), generator=shuffler).split(settings.batch_size)
+        bar = tqdm(order, desc=f"epoch {epoch}/{settings.max_epochs}", unit="batch",
+                   leave=False, disable=None)
+        for index in bar:
+            part = drop_modalities(train.select(index), settings.modality_dropout, shuffler)
+            part = part.to(device)
             optimiser.zero_grad(set_to_none=True)
-            loss = training_loss(model, part, settings.unimodal_loss_weight)
+            with autocast(device, bf16):
+                loss = training_loss(model, part, settings.unimodal_loss_weight, weights)
             loss.backward()
+            if settings.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
             optimiser.step()
+            if settings.schedule == "one_cycle":
+                schedule.step()
             total_loss += loss.item() * len(index)
-        schedule.step()
-        val_f1 = macro_f1(model, val)
-        history.append({"epoch": epoch, "train_loss": total_loss / len(train),
-                        "val_macro_f1": val_f1, "seconds": time.perf_counter() - started})
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if settings.schedule == "cosine":
+            schedule.step()
+        val_f1 = macro_f1(model, val, bf16)
+        progress.history.append({"epoch": epoch, "train_loss": total_loss / len(train),
+                                 "val_macro_f1": val_f1,
+                                 "seconds": time.perf_counter() - started})
         logger.info("epoch %d/%d  loss %.4f  val macro-F1 %.4f",
-                    epoch, settings.max_epochs, history[-1]["train_loss"], val_f1)
-        if val_f1 > best_f1:
-            best_f1, best_state, stale = val_f1, copy.deepcopy(model.state_dict()), 0
+                    epoch, settings.max_epochs, progress.history[-1]["train_loss"], val_f1)
+        if val_f1 > progress.best_f1:
+            progress.best_f1, progress.stale = val_f1, 0
+            progress.best_state = copy.deepcopy(model.state_dict())
         else:
-            stale += 1
-            if stale >= settings.patience:
-                logger.info("Stopping early: no gain for %d epochs", settings.patience)
-                break
-    model.load_state_dict(best_state)
-    return history
+            progress.stale += 1
+        if checkpoints:
+            checkpoints.save(snapshot(model, optimiser, schedule, shuffler, progress))
+        if progress.stale >= settings.patience:
+            logger.info("Stopping early: no gain for %d epochs", settings.patience)
+            break
+    model.load_state_dict(progress.best_state)
+    if checkpoints:
+        checkpoints.clear()
+    return progress.history
+
+
+def snapshot(model: MultimodalClassifier, optimiser: torch.optim.Optimizer,
+             schedule: torch.optim.lr_scheduler.LRScheduler | None,
+             shuffler: torch.Generator, progress: Progress) -> dict:
+    """Everything the next epoch depends on, as tensors and plain values."""
+    return {
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "schedule": schedule.state_dict() if schedule else {},
+        "shuffler": shuffler.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "progress": asdict(progress),
+    }
+
+
+def restore(saved: dict, model: MultimodalClassifier, optimiser: torch.optim.Optimizer,
+            schedule: torch.optim.lr_scheduler.LRScheduler | None, shuffler: torch.Generator,
+            progress: Progress) -> None:
+    """Put every piece of a `snapshot` back in place."""
+    model.load_state_dict(saved["model"])
+    optimiser.load_state_dict(saved["optimiser"])
+    if schedule:
+        schedule.load_state_dict(saved["schedule"])
+    shuffler.set_state(saved["shuffler"])
+    torch.set_rng_state(saved["torch_rng"])
+    if saved["cuda_rng"]:
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    for name, value in saved["progress"].items():
+        setattr(progress, name, value)
 
 
 def train_on_inputs(model_inputs: ModelInputs, settings: dict,
@@ -162,12 +258,18 @@ def train_on_inputs(model_inputs: ModelInputs, settings: dict,
     from the one seed. The model comes back on the CPU, ready to be saved.
     """
     seed_everything(seed)
+    fit = FitSettings(**settings["fit"])
     model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))
+    checkpoints = None
+    if fit.checkpoint_dir:
+        key = run_key(model.spec, settings, seed, model_inputs)
+        checkpoints = CheckpointStore(fit.checkpoint_dir, key)
     history = fit_classifier(
         model,
         batch_for_split(model_inputs, "train", model.spec),
         batch_for_split(model_inputs, "val", model.spec),
-        FitSettings(**settings["fit"]),
+        fit,
         seed,
+        checkpoints,
     )
     return model.cpu(), history

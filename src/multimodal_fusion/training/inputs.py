@@ -32,17 +32,19 @@ class Batch:
 
     def select(self, index: Tensor) -> Batch:
         """The samples at `index`, as a smaller batch."""
-        return Batch(
-            {m: x[index] for m, x in self.inputs.items()},
-            {m: p[index] for m, p in self.present.items()},
-            None if self.labels is None else self.labels[index],
-        )
+        return self._map(lambda t: t[index])
 
     def to(self, device: torch.device) -> Batch:
+        """Copy to `device`; for CUDA through pinned memory, so the copy does not block."""
+        if device.type != "cuda":
+            return self._map(lambda t: t.to(device))
+        return self._map(lambda t: t.pin_memory().to(device, non_blocking=True))
+
+    def _map(self, move) -> Batch:
         return Batch(
-            {m: x.to(device) for m, x in self.inputs.items()},
-            {m: p.to(device) for m, p in self.present.items()},
-            None if self.labels is None else self.labels.to(device),
+            {m: move(x) for m, x in self.inputs.items()},
+            {m: move(p) for m, p in self.present.items()},
+            None if self.labels is None else move(self.labels),
         )
 
 

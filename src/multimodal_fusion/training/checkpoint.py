@@ -1,0 +1,56 @@
+"""Checkpoints that let an interrupted training resume exactly where it stopped.
+
+A checkpoint holds everything the next epoch depends on: weights, optimiser and schedule,
+the random number generators, the early-stopping record and the history. Resuming from it
+gives the same result as never stopping. It is written to a temporary file and renamed, so
+a kill mid-write leaves the previous checkpoint intact, and it is read with
+`weights_only=True`, so a checkpoint file cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def run_key(spec: dict, settings: dict, seed: int, arrays: dict[str, np.ndarray]) -> str:
+    """A fingerprint of what determines a training run: model, settings, seed and data."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([spec, settings, seed], sort_keys=True, default=str).encode())
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+class CheckpointStore:
+    """The latest checkpoint of one training run, in `<folder>/<run key>/last.pt`."""
+
+    def __init__(self, folder: str | Path, key: str) -> None:
+        self.folder = Path(folder) / key
+        self.path = self.folder / "last.pt"
+
+    def load(self) -> dict | None:
+        """The saved state, or None when this run has no checkpoint yet."""
+        if not self.path.is_file():
+            return None
+        return torch.load(self.path, map_location="cpu", weights_only=True)
+
+    def save(self, state: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        torch.save(state, partial)
+        partial.replace(self.path)
+
+    def clear(self) -> None:
+        """Forget the run once it has finished, so the same command trains afresh next time."""
+        shutil.rmtree(self.folder, ignore_errors=True)
