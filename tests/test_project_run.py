@@ -170,3 +170,19 @@ def test_sigkill_mid_training_then_the_same_command_resumes_to_the_same_metrics(
     assert "Resuming from the checkpoint of epoch" in output
     assert latest_metrics(trained_project) == expected
     assert not list(checkpoints.glob("*/last.pt"))
+
+
+def test_torchrun_trains_with_two_ranks_and_only_rank_0_writes(trained_project):
+    before = len(versions(trained_project, "data/08_reporting/metrics.json"))
+    launch = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "kedro",
+         "run", "--pipelines=training,evaluation", "--params=training.fit.max_epochs=3"],
+        cwd=trained_project, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"},
+    )
+    assert launch.returncode == 0, launch.stdout + launch.stderr
+    output = launch.stdout + launch.stderr
+    assert "rank 0 of 2" in output and "rank 1 of 2" in output
+    assert "Rank 1 of 2: outputs stay in memory" in output
+    assert len(versions(trained_project, "data/08_reporting/metrics.json")) == before + 1
+    assert latest_metrics(trained_project)["epochs"] == 3

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from multimodal_fusion.hooks import DemoDataHook
+from multimodal_fusion.hooks import DemoDataHook, DistributedOutputsHook
 
-HOOKS = (DemoDataHook(),)
+HOOKS = (DemoDataHook(), DistributedOutputsHook())
 
 
 def _beside(path: str, name: str) -> str:

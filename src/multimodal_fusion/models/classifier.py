@@ -43,20 +43,20 @@ class MultimodalClassifier(nn.Module):
             {m: nn.Linear(dim, num_classes) for m in self.modalities}
         )
 
-    def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
-        return self.forward_with_unimodal(inputs, present)[0]
-
-    def forward_with_unimodal(self, inputs: dict[str, Tensor],
-                              present: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Fused logits, plus each modality's own logits from a linear head on its embedding.
+    def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
+                with_unimodal: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
+        """Fused logits; with `with_unimodal`, also each modality's logits from its own head.
 
         The unimodal logits feed an auxiliary training loss: without it, the modalities that
         are quickest to learn (text, audio) starve slower encoders (the CNN) of gradient, and
-        the model fails on samples where only the slow modality is intact.
+        the model fails on samples where only the slow modality is intact. They go through
+        `forward` so that DistributedDataParallel sees and synchronises them.
         """
         embeddings = {m: self.encoders[m](inputs[m]) for m in self.modalities}
-        unimodal = {m: self.unimodal_heads[m](e) for m, e in embeddings.items()}
-        return self.head(self.fusion(embeddings, present)), unimodal
+        fused = self.head(self.fusion(embeddings, present))
+        if not with_unimodal:
+            return fused
+        return fused, {m: self.unimodal_heads[m](e) for m, e in embeddings.items()}
 
 
 def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:

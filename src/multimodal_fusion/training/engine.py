@@ -15,12 +15,14 @@ import torch
 from sklearn.metrics import f1_score
 from torch import Tensor
 from torch.nn import functional
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import VectorMLP
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
 from multimodal_fusion.training.device import autocast, select_device, uses_bf16
+from multimodal_fusion.training.distributed import current_cluster, from_main, join, shard
 from multimodal_fusion.training.inputs import Batch, ModelInputs, batch_for_split, model_spec
 
 logger = logging.getLogger(__name__)
@@ -101,10 +103,10 @@ def drop_modalities(batch: Batch, probability: float, generator: torch.Generator
     return Batch(batch.inputs, present, batch.labels)
 
 
-def training_loss(model: MultimodalClassifier, batch: Batch, unimodal_weight: float,
+def training_loss(model: torch.nn.Module, batch: Batch, unimodal_weight: float,
                   weights: Tensor | None = None) -> Tensor:
     """Cross-entropy of the fused logits, plus that of each modality's own head where present."""
-    fused, unimodal = model.forward_with_unimodal(batch.inputs, batch.present)
+    fused, unimodal = model(batch.inputs, batch.present, with_unimodal=True)
     loss = functional.cross_entropy(fused.float(), batch.labels, weight=weights)
     if unimodal_weight > 0:
         for modality, logits in unimodal.items():
@@ -152,14 +154,25 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
     """Train until validation macro-F1 stops improving; the model keeps its best weights.
 
     With `checkpoints`, every epoch ends with a checkpoint and a run that finds one resumes
-    from it. Returns one record per epoch (loss, validation macro-F1, seconds).
+    from it. Under torchrun each rank trains on its shard of every batch with gradients
+    averaged by DistributedDataParallel; rank 0 alone writes checkpoints. Returns one record
+    per epoch (loss, validation macro-F1, seconds).
     """
-    device = select_device(settings.device)
+    cluster = current_cluster()
+    device = join(cluster, select_device(settings.device))
     bf16 = uses_bf16(device, settings.mixed_precision)
-    logger.info("Training on %s%s: %d train and %d validation samples",
-                device, " with bf16 autocast" if bf16 else "", len(train), len(val))
+    logger.info("Training on %s%s%s: %d train and %d validation samples", device,
+                " with bf16 autocast" if bf16 else "",
+                f", rank {cluster.rank} of {cluster.world_size}" if cluster.distributed else "",
+                len(train), len(val))
     fit_standardisation(model, train)
     model.to(device)
+    network = model
+    if cluster.distributed:
+        network = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -183,10 +196,14 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
                    leave=False, disable=None)
         for index in bar:
             part = drop_modalities(train.select(index), settings.modality_dropout, shuffler)
+            if cluster.distributed:
+                if len(index) < cluster.world_size:
+                    continue
+                part = part.select(shard(torch.arange(len(index)), cluster))
             part = part.to(device)
             optimiser.zero_grad(set_to_none=True)
             with autocast(device, bf16):
-                loss = training_loss(model, part, settings.unimodal_loss_weight, weights)
+                loss = training_loss(network, part, settings.unimodal_loss_weight, weights)
             loss.backward()
             if settings.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
@@ -197,7 +214,7 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if settings.schedule == "cosine":
             schedule.step()
-        val_f1 = macro_f1(model, val, bf16)
+        val_f1 = from_main(macro_f1(model, val, bf16), cluster, device)
         progress.history.append({"epoch": epoch, "train_loss": total_loss / len(train),
                                  "val_macro_f1": val_f1,
                                  "seconds": time.perf_counter() - started})
@@ -208,13 +225,13 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
             progress.best_state = copy.deepcopy(model.state_dict())
         else:
             progress.stale += 1
-        if checkpoints:
+        if checkpoints and cluster.is_main:
             checkpoints.save(snapshot(model, optimiser, schedule, shuffler, progress))
         if progress.stale >= settings.patience:
             logger.info("Stopping early: no gain for %d epochs", settings.patience)
             break
     model.load_state_dict(progress.best_state)
-    if checkpoints:
+    if checkpoints and cluster.is_main:
         checkpoints.clear()
     return progress.history
 
