@@ -8,7 +8,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -22,7 +22,13 @@ from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import VectorMLP
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
 from multimodal_fusion.training.device import autocast, select_device, uses_bf16
-from multimodal_fusion.training.distributed import current_cluster, from_main, join, shard
+from multimodal_fusion.training.distributed import (
+    Cluster,
+    current_cluster,
+    from_main,
+    join,
+    shard,
+)
 from multimodal_fusion.training.inputs import Batch, ModelInputs, batch_for_split, model_spec
 
 logger = logging.getLogger(__name__)
@@ -141,12 +147,115 @@ def macro_f1(model: MultimodalClassifier, batch: Batch, bf16: bool = False) -> f
 
 @dataclass
 class Progress:
-    """What early stopping and the report need to carry from one epoch to the next."""
+    """What early stopping and the report carry from one epoch to the next."""
 
     best_f1: float = -1.0
     best_state: dict | None = None
     stale: int = 0
-    history: list[dict] | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class TrainingRun:
+    """The moving parts of one run: where it trains, what it updates, what draws its luck."""
+
+    model: MultimodalClassifier
+    settings: FitSettings
+    cluster: Cluster
+    device: torch.device
+    bf16: bool
+    network: torch.nn.Module
+    optimiser: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler | None
+    shuffler: torch.Generator
+    weights: Tensor | None
+
+    @classmethod
+    def start(cls, model: MultimodalClassifier, train: Batch, settings: FitSettings,
+              seed: int) -> TrainingRun:
+        """Place the model, join torchrun's process group if any, build optimiser and schedule."""
+        cluster = current_cluster()
+        device = join(cluster, select_device(settings.device))
+        bf16 = uses_bf16(device, settings.mixed_precision)
+        logger.info("Training on %s%s%s: %d train samples", device,
+                    " with bf16 autocast" if bf16 else "",
+                    f", rank {cluster.rank} of {cluster.world_size}" if cluster.distributed
+                    else "", len(train))
+        fit_standardisation(model, train)
+        model.to(device)
+        network = model
+        if cluster.distributed:
+            network = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        optimiser = torch.optim.AdamW(
+            model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        schedule = make_schedule(optimiser, settings, math.ceil(len(train) / settings.batch_size))
+        weights = class_weights(train.labels, len(model.spec["classes"]), settings.class_weights)
+        return cls(model, settings, cluster, device, bf16, network, optimiser, schedule,
+                   torch.Generator().manual_seed(seed),
+                   None if weights is None else weights.to(device))
+
+    def train_epoch(self, train: Batch, epoch: int) -> float:
+        """One pass over the training set in a fresh random order; the mean loss."""
+        settings, cluster = self.settings, self.cluster
+        self.model.train()
+        total_loss = 0.0
+        order = torch.randperm(len(train), generator=self.shuffler).split(settings.batch_size)
+        bar = tqdm(order, desc=f"epoch {epoch}/{settings.max_epochs}", unit="batch",
+                   leave=False, disable=None)
+        for index in bar:
+            part = drop_modalities(train.select(index), settings.modality_dropout, self.shuffler)
+            if cluster.distributed:
+                if len(index) < cluster.world_size:
+                    continue
+                part = part.select(shard(torch.arange(len(index)), cluster))
+            part = part.to(self.device)
+            self.optimiser.zero_grad(set_to_none=True)
+            with autocast(self.device, self.bf16):
+                loss = training_loss(self.network, part, settings.unimodal_loss_weight,
+                                     self.weights)
+            loss.backward()
+            if settings.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), settings.max_grad_norm)
+            self.optimiser.step()
+            if settings.schedule == "one_cycle":
+                self.schedule.step()
+            total_loss += loss.item() * len(index)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if settings.schedule == "cosine":
+            self.schedule.step()
+        return total_loss / len(train)
+
+    def validate(self, val: Batch) -> float:
+        """Validation macro-F1, rank 0's on every rank so that all stop together."""
+        return from_main(macro_f1(self.model, val, self.bf16), self.cluster, self.device)
+
+    def snapshot(self, progress: Progress) -> dict:
+        """Everything the next epoch depends on, as tensors and plain values."""
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule else {},
+            "shuffler": self.shuffler.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "progress": asdict(progress),
+        }
+
+    def restore(self, saved: dict) -> Progress:
+        """Put every piece of a `snapshot` back in place; the progress it recorded."""
+        self.model.load_state_dict(saved["model"])
+        self.optimiser.load_state_dict(saved["optimiser"])
+        if self.schedule:
+            self.schedule.load_state_dict(saved["schedule"])
+        self.shuffler.set_state(saved["shuffler"])
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"]:
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        return Progress(**saved["progress"])
 
 
 def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settings: FitSettings,
@@ -158,113 +267,35 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
     averaged by DistributedDataParallel; rank 0 alone writes checkpoints. Returns one record
     per epoch (loss, validation macro-F1, seconds).
     """
-    cluster = current_cluster()
-    device = join(cluster, select_device(settings.device))
-    bf16 = uses_bf16(device, settings.mixed_precision)
-    logger.info("Training on %s%s%s: %d train and %d validation samples", device,
-                " with bf16 autocast" if bf16 else "",
-                f", rank {cluster.rank} of {cluster.world_size}" if cluster.distributed else "",
-                len(train), len(val))
-    fit_standardisation(model, train)
-    model.to(device)
-    network = model
-    if cluster.distributed:
-        network = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True,
-        )
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-    )
-    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
-    schedule = make_schedule(optimiser, settings, steps_per_epoch)
-    weights = class_weights(train.labels, len(model.spec["classes"]), settings.class_weights)
-    weights = None if weights is None else weights.to(device)
-    shuffler = torch.Generator().manual_seed(seed)
-    progress = Progress(history=[])
+    run = TrainingRun.start(model, train, settings, seed)
     saved = checkpoints.load() if checkpoints else None
+    progress = run.restore(saved) if saved else Progress()
     if saved:
-        restore(saved, model, optimiser, schedule, shuffler, progress)
         logger.info("Resuming from the checkpoint of epoch %d in %s",
                     len(progress.history), checkpoints.folder)
+    writes_checkpoints = checkpoints is not None and run.cluster.is_main
     for epoch in range(len(progress.history) + 1, settings.max_epochs + 1):
         started = time.perf_counter()
-        model.train()
-        total_loss = 0.0
-        order = torch.randperm(len(train), generator=shuffler).split(settings.batch_size)
-        bar = tqdm(order, desc=f"epoch {epoch}/{settings.max_epochs}", unit="batch",
-                   leave=False, disable=None)
-        for index in bar:
-            part = drop_modalities(train.select(index), settings.modality_dropout, shuffler)
-            if cluster.distributed:
-                if len(index) < cluster.world_size:
-                    continue
-                part = part.select(shard(torch.arange(len(index)), cluster))
-            part = part.to(device)
-            optimiser.zero_grad(set_to_none=True)
-            with autocast(device, bf16):
-                loss = training_loss(network, part, settings.unimodal_loss_weight, weights)
-            loss.backward()
-            if settings.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
-            optimiser.step()
-            if settings.schedule == "one_cycle":
-                schedule.step()
-            total_loss += loss.item() * len(index)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        if settings.schedule == "cosine":
-            schedule.step()
-        val_f1 = from_main(macro_f1(model, val, bf16), cluster, device)
-        progress.history.append({"epoch": epoch, "train_loss": total_loss / len(train),
-                                 "val_macro_f1": val_f1,
+        loss = run.train_epoch(train, epoch)
+        val_f1 = run.validate(val)
+        progress.history.append({"epoch": epoch, "train_loss": loss, "val_macro_f1": val_f1,
                                  "seconds": time.perf_counter() - started})
         logger.info("epoch %d/%d  loss %.4f  val macro-F1 %.4f",
-                    epoch, settings.max_epochs, progress.history[-1]["train_loss"], val_f1)
+                    epoch, settings.max_epochs, loss, val_f1)
         if val_f1 > progress.best_f1:
             progress.best_f1, progress.stale = val_f1, 0
             progress.best_state = copy.deepcopy(model.state_dict())
         else:
             progress.stale += 1
-        if checkpoints and cluster.is_main:
-            checkpoints.save(snapshot(model, optimiser, schedule, shuffler, progress))
+        if writes_checkpoints:
+            checkpoints.save(run.snapshot(progress))
         if progress.stale >= settings.patience:
             logger.info("Stopping early: no gain for %d epochs", settings.patience)
             break
     model.load_state_dict(progress.best_state)
-    if checkpoints and cluster.is_main:
+    if writes_checkpoints:
         checkpoints.clear()
     return progress.history
-
-
-def snapshot(model: MultimodalClassifier, optimiser: torch.optim.Optimizer,
-             schedule: torch.optim.lr_scheduler.LRScheduler | None,
-             shuffler: torch.Generator, progress: Progress) -> dict:
-    """Everything the next epoch depends on, as tensors and plain values."""
-    return {
-        "model": model.state_dict(),
-        "optimiser": optimiser.state_dict(),
-        "schedule": schedule.state_dict() if schedule else {},
-        "shuffler": shuffler.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "progress": asdict(progress),
-    }
-
-
-def restore(saved: dict, model: MultimodalClassifier, optimiser: torch.optim.Optimizer,
-            schedule: torch.optim.lr_scheduler.LRScheduler | None, shuffler: torch.Generator,
-            progress: Progress) -> None:
-    """Put every piece of a `snapshot` back in place."""
-    model.load_state_dict(saved["model"])
-    optimiser.load_state_dict(saved["optimiser"])
-    if schedule:
-        schedule.load_state_dict(saved["schedule"])
-    shuffler.set_state(saved["shuffler"])
-    torch.set_rng_state(saved["torch_rng"])
-    if saved["cuda_rng"]:
-        torch.cuda.set_rng_state_all(saved["cuda_rng"])
-    for name, value in saved["progress"].items():
-        setattr(progress, name, value)
 
 
 def train_on_inputs(model_inputs: ModelInputs, settings: dict,

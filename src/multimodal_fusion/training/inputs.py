@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ class Batch:
             return self._map(lambda t: t.to(device))
         return self._map(lambda t: t.pin_memory().to(device, non_blocking=True))
 
-    def _map(self, move) -> Batch:
+    def _map(self, move: Callable[[Tensor], Tensor]) -> Batch:
         return Batch(
             {m: move(x) for m, x in self.inputs.items()},
             {m: move(p) for m, p in self.present.items()},
