@@ -38,6 +38,7 @@ def run(project: Path, pipeline: str, **runtime_params) -> None:
     checkpoints = {"checkpoint_dir": str(project / "data/06_models/checkpoints")}
     training = runtime_params.pop("training", SMALL_RUN["training"])
     runtime_params = {**SMALL_RUN, **runtime_params,
+                      "feature_cache": str(project / "data/04_feature/cache"),
                       "training": {**training, "fit": {**training["fit"], **checkpoints}}}
     with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
         session.run(pipeline_names=[pipeline])

@@ -10,6 +10,9 @@ import pandas as pd
 
 from multimodal_fusion.modalities import FeatureTable, extract_per_file
 
+# Bump when the extraction changes what it computes, so cached features are not reused.
+AUDIO_FEATURES_VERSION = "mfcc-pooled-1"
+
 
 @dataclass(frozen=True)
 class MfccSettings:

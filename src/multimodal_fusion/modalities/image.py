@@ -10,6 +10,8 @@ from torchvision.transforms import v2
 
 from multimodal_fusion.modalities import FeatureTable, extract_per_file
 
+# Bump when the extraction changes what it computes, so cached features are not reused.
+IMAGE_FEATURES_VERSION = "rgb-normalised-1"
 CHANNELS = 3
 
 

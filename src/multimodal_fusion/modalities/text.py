@@ -15,6 +15,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from multimodal_fusion.modalities import FeatureTable, feature_table
 
+# Bump when the extraction changes what it computes, so cached features are not reused.
+TEXT_FEATURES_VERSION = "tfidf-char-1"
+
 
 @dataclass(frozen=True)
 class TfidfSettings:

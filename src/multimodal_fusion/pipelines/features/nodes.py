@@ -5,14 +5,26 @@ from __future__ import annotations
 import pandas as pd
 
 from multimodal_fusion.modalities import FeatureTable
-from multimodal_fusion.modalities.audio import MfccSettings, extract_mfcc_features
-from multimodal_fusion.modalities.image import extract_image_tensors
-from multimodal_fusion.modalities.text import TfidfSettings, fit_tfidf, tfidf_features
+from multimodal_fusion.modalities.audio import (
+    AUDIO_FEATURES_VERSION,
+    MfccSettings,
+    extract_mfcc_features,
+)
+from multimodal_fusion.modalities.cache import cached_features, fingerprint
+from multimodal_fusion.modalities.image import IMAGE_FEATURES_VERSION, extract_image_tensors
+from multimodal_fusion.modalities.text import (
+    TEXT_FEATURES_VERSION,
+    TfidfSettings,
+    fit_tfidf,
+    tfidf_features,
+)
 
 
-def image_tensors(manifest: pd.DataFrame, settings: dict) -> FeatureTable:
-    """Normalised image tensors; the image encoder learns from them during training."""
-    return extract_image_tensors(manifest, settings["size"])
+def image_tensors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> FeatureTable:
+    """Normalised image tensors, reused from the cache when images and settings are unchanged."""
+    key = fingerprint(manifest, "image", settings, IMAGE_FEATURES_VERSION, files=True)
+    return cached_features(cache, "image", key,
+                           lambda: extract_image_tensors(manifest, settings["size"]))
 
 
 def fit_text_vectorizer(manifest: pd.DataFrame, settings: dict) -> dict:
@@ -21,11 +33,14 @@ def fit_text_vectorizer(manifest: pd.DataFrame, settings: dict) -> dict:
     return fit_tfidf(train_texts, TfidfSettings(**settings))
 
 
-def text_vectors(manifest: pd.DataFrame, vectorizer: dict) -> FeatureTable:
-    """TF-IDF vectors for every sample's text."""
-    return tfidf_features(manifest, vectorizer)
+def text_vectors(manifest: pd.DataFrame, vectorizer: dict, cache: str | None) -> FeatureTable:
+    """TF-IDF vectors for every sample's text, reused when texts and vocabulary are unchanged."""
+    key = fingerprint(manifest, "text", vectorizer, TEXT_FEATURES_VERSION, files=False)
+    return cached_features(cache, "text", key, lambda: tfidf_features(manifest, vectorizer))
 
 
-def audio_vectors(manifest: pd.DataFrame, settings: dict) -> FeatureTable:
-    """Pooled MFCC vectors for every sample's audio clip."""
-    return extract_mfcc_features(manifest, MfccSettings(**settings))
+def audio_vectors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> FeatureTable:
+    """Pooled MFCC vectors, reused from the cache when clips and settings are unchanged."""
+    key = fingerprint(manifest, "audio", settings, AUDIO_FEATURES_VERSION, files=True)
+    return cached_features(cache, "audio", key,
+                           lambda: extract_mfcc_features(manifest, MfccSettings(**settings)))

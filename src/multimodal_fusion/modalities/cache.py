@@ -1,0 +1,64 @@
+"""Reuse features when neither the inputs nor the extractor's settings changed.
+
+A feature table is stored under a fingerprint of everything it depends on: each sample's id
+and cell, the contents of each referenced file, the extractor's settings and a version that
+changes whenever extraction code changes meaning. A rerun with nothing changed loads the
+table instead of decoding every file again; change one modality's settings and only that
+modality is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from multimodal_fusion.modalities import FeatureTable
+from multimodal_fusion.npz import read_npz, write_npz
+
+logger = logging.getLogger(__name__)
+CHUNK = 1 << 20
+
+
+def file_digest(path: str) -> bytes:
+    """A digest of the file's bytes, read in chunks so large files need little memory."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def fingerprint(manifest: pd.DataFrame, column: str, settings: dict, version: str,
+                files: bool) -> str:
+    """A key for one modality's features: ids, cells, file contents, settings and version."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps([column, settings, version], sort_keys=True).encode())
+    cells = manifest[column] if column in manifest.columns else pd.Series("", manifest.index)
+    for sample_id, cell in zip(manifest["sample_id"], cells, strict=True):
+        digest.update(f"{sample_id}\0{cell}\0".encode())
+        if files and cell:
+            digest.update(file_digest(cell))
+    return digest.hexdigest()
+
+
+def cached_features(folder: str | Path | None, modality: str, key: str,
+                    compute: Callable[[], FeatureTable]) -> FeatureTable:
+    """The table cached under `folder/modality/key.npz`, or `compute()`'s, stored for next time.
+
+    With no `folder`, caching is off and `compute()` always runs.
+    """
+    if folder is None:
+        return compute()
+    path = Path(folder) / modality / f"{key}.npz"
+    if path.is_file():
+        logger.info("%s features: inputs and settings unchanged, reusing %s", modality, path)
+        return read_npz(path)
+    table = compute()
+    write_npz(path, table)
+    logger.info("%s features: computed and cached in %s", modality, path)
+    return table

@@ -1,0 +1,60 @@
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import write_tone
+from multimodal_fusion.modalities.cache import cached_features, fingerprint
+from multimodal_fusion.pipelines.features.nodes import audio_vectors, image_tensors
+
+SETTINGS = {"sample_rate": 16000, "n_mfcc": 13, "trim_top_db": 30, "segments": 2}
+
+
+@pytest.fixture
+def manifest(tmp_path) -> pd.DataFrame:
+    clips = [write_tone(tmp_path / f"{i}.wav", frequency=300 + 100 * i) for i in range(3)]
+    return pd.DataFrame({"sample_id": ["a", "b", "c"], "audio": [clips[0], "", clips[2]],
+                         "image": ["", "", ""]}, index=pd.RangeIndex(1, 4))
+
+
+def key(manifest, settings=SETTINGS, version="v1"):
+    return fingerprint(manifest, "audio", settings, version, files=True)
+
+
+def test_fingerprint_follows_contents_settings_and_version(manifest, tmp_path):
+    original = key(manifest)
+    assert key(manifest.copy()) == original
+    assert key(manifest, {**SETTINGS, "n_mfcc": 20}) != original
+    assert key(manifest, version="v2") != original
+    assert key(manifest.assign(sample_id=["a", "b", "z"])) != original
+    write_tone(tmp_path / "0.wav", frequency=999)
+    assert key(manifest) != original
+
+
+def test_a_cached_table_is_computed_once_and_then_reused(tmp_path, caplog):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"sample_id": np.array(["a"]), "values": np.ones((1, 2), np.float32),
+                "present": np.array([True])}
+
+    with caplog.at_level(logging.INFO):
+        first = cached_features(tmp_path, "audio", "k1", compute)
+        again = cached_features(tmp_path, "audio", "k1", compute)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first["values"], again["values"])
+    assert "inputs and settings unchanged, reusing" in caplog.text
+    cached_features(None, "audio", "k1", compute)
+    assert len(calls) == 2
+
+
+def test_changing_one_modality_recomputes_only_that_one(manifest, tmp_path):
+    cache = str(tmp_path / "cache")
+    audio_vectors(manifest, SETTINGS, cache)
+    image_tensors(manifest, {"size": 8}, cache)
+    audio_vectors(manifest, {**SETTINGS, "n_mfcc": 20}, cache)
+    image_tensors(manifest, {"size": 8}, cache)
+    assert len(list((tmp_path / "cache" / "audio").iterdir())) == 2
+    assert len(list((tmp_path / "cache" / "image").iterdir())) == 1
