@@ -53,8 +53,8 @@ def test_a_cached_table_is_computed_once_and_then_reused(tmp_path, caplog):
 def test_changing_one_modality_recomputes_only_that_one(manifest, tmp_path):
     cache = str(tmp_path / "cache")
     audio_vectors(manifest, SETTINGS, cache)
-    image_tensors(manifest, {"size": 8}, cache)
+    image_tensors(manifest, {"size": 8, "encoder": "small_cnn"}, cache)
     audio_vectors(manifest, {**SETTINGS, "n_mfcc": 20}, cache)
-    image_tensors(manifest, {"size": 8}, cache)
+    image_tensors(manifest, {"size": 8, "encoder": "small_cnn"}, cache)
     assert len(list((tmp_path / "cache" / "audio").iterdir())) == 2
     assert len(list((tmp_path / "cache" / "image").iterdir())) == 1

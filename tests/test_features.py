@@ -21,8 +21,9 @@ def manifest_of(column: str, cells: list[str]) -> pd.DataFrame:
 def test_any_colour_mode_becomes_a_normalised_rgb_tensor(tmp_path, mode):
     suffix = "jpg" if mode == "CMYK" else "png"
     path = write_image(tmp_path / f"a.{suffix}", mode=mode, size=(20, 12))
-    table = extract_image_tensors(manifest_of("image", [path, ""]), size=16)
+    table = extract_image_tensors(manifest_of("image", [path, ""]), size=16, encoder="resnet18")
     assert table["values"].shape == (2, 3, 16, 16)
+    assert str(table["encoder"]) == "resnet18"
     assert table["present"].tolist() == [True, False]
     assert np.isfinite(table["values"]).all()
     assert -1.0 <= table["values"][0].min() < table["values"][0].max() <= 1.0
@@ -78,3 +79,8 @@ def test_an_empty_audio_file_names_its_row(tmp_path):
     sf.write(empty, np.zeros(0), 16_000)
     with pytest.raises(ModalityFileError, match=r"row 1 \(sample_id 's0'\).*empty\.wav"):
         extract_mfcc_features(manifest_of("audio", [str(empty)]), MfccSettings())
+
+
+def test_an_unknown_image_encoder_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown image encoder 'vgg'.*small_cnn, resnet18"):
+        extract_image_tensors(manifest_of("image", []), size=8, encoder="vgg")

@@ -72,3 +72,23 @@ def test_saved_model_reloads_to_identical_outputs(model, tmp_path):
 def test_unknown_fusion_strategy_is_named_in_the_error():
     with pytest.raises(ValueError, match="unknown fusion strategy 'magic'.*concat"):
         MultimodalClassifier({**SPEC, "fusion": "magic"})
+
+
+@pytest.mark.parametrize("encoder", ["small_cnn", "resnet18", "pixels"])
+def test_every_image_encoder_trains_and_tolerates_missing_images(encoder):
+    spec = {**SPEC, "modalities": {**SPEC["modalities"], "image": {
+        "encoder": encoder, "input_shape": [3, 16, 16], "standardise": False}}}
+    torch.manual_seed(0)
+    model = MultimodalClassifier(spec)
+    logits = model(random_inputs(), presence(()))
+    assert logits.shape == (4, 3)
+    logits.sum().backward()
+    assert any(p.grad.abs().sum() > 0 for p in model.encoders["image"].parameters())
+    model.eval()
+    assert torch.isfinite(model(random_inputs(), presence(("image",)))).all()
+
+
+def test_unknown_encoder_is_named_in_the_error():
+    spec = {**SPEC, "modalities": {"text": {"encoder": "bert", "input_shape": [12]}}}
+    with pytest.raises(ValueError, match="unknown encoder 'bert'"):
+        MultimodalClassifier(spec)

@@ -29,12 +29,13 @@ def toy_inputs(n: int = 120) -> dict[str, np.ndarray]:
                              "split": splits})
     tables = {
         "audio": {"sample_id": manifest["sample_id"].to_numpy(str)[::-1], "values": audio[::-1],
-                  "present": audio_present[::-1]},
+                  "present": audio_present[::-1], "encoder": np.array("mlp")},
         "text": {"sample_id": manifest["sample_id"].to_numpy(str),
                  "values": rng.normal(size=(n, 4)).astype(np.float32),
-                 "present": np.ones(n, bool)},
+                 "present": np.ones(n, bool), "encoder": np.array("mlp")},
         "image": {"sample_id": manifest["sample_id"].to_numpy(str),
-                  "values": np.zeros((n, 3, 4, 4), np.float32), "present": np.zeros(n, bool)},
+                  "values": np.zeros((n, 3, 4, 4), np.float32), "present": np.zeros(n, bool),
+                  "encoder": np.array("small_cnn")},
     }
     return assemble_model_inputs(manifest, tables)
 

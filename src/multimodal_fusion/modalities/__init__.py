@@ -1,8 +1,9 @@
 """Per-modality loading, preprocessing and feature extraction. No Kedro.
 
 Every extractor returns a feature table: a dict of arrays with `sample_id`, `values` (one
-row per sample, zeros where the modality is missing) and `present` (a boolean mask), in the
-manifest's row order.
+row per sample, zeros where the modality is missing), `present` (a boolean mask), in the
+manifest's row order, and `encoder` (the name of the model encoder these values are made
+for, so the features parameters alone decide how a modality is encoded).
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ class ModalityFileError(ValueError):
     """An input file that exists but cannot be read; the message names the row and the fix."""
 
 
-def feature_table(manifest: pd.DataFrame, values: np.ndarray, present: np.ndarray) -> FeatureTable:
-    """Bundle per-sample values with the ids and presence mask that travel with them."""
+def feature_table(manifest: pd.DataFrame, values: np.ndarray, present: np.ndarray,
+                  encoder: str) -> FeatureTable:
+    """Bundle per-sample values with the ids, presence mask and encoder that travel with them."""
     return {
         "sample_id": manifest["sample_id"].to_numpy(dtype=str),
         "values": values,
         "present": present.astype(bool),
+        "encoder": np.array(encoder),
     }
 
 
 def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str], np.ndarray],
-                     shape: tuple[int, ...], description: str) -> FeatureTable:
+                     shape: tuple[int, ...], encoder: str) -> FeatureTable:
     """Run `extract` on every non-empty cell of `column`, zeros elsewhere, with a progress bar.
 
     A file that fails is reported with its row, so one bad file is easy to find and fix.
@@ -41,7 +44,7 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
     present = (cells != "").to_numpy()
     values = np.zeros((len(manifest), *shape), dtype=np.float32)
     positions = np.flatnonzero(present)
-    for position in tqdm(positions, desc=description, unit="file", leave=False):
+    for position in tqdm(positions, desc=f"{column} files", unit="file", leave=False):
         row, path = cells.index[position], cells.iloc[position]
         try:
             values[position] = extract(path)
@@ -50,4 +53,4 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
                 f"{describe_row(manifest, row)}: cannot read {column} file {path} ({error}). "
                 f"Replace the file or empty the cell to mark the {column} as missing"
             ) from error
-    return feature_table(manifest, values, present)
+    return feature_table(manifest, values, present, encoder)

@@ -65,4 +65,4 @@ def extract_mfcc_features(manifest: pd.DataFrame, settings: MfccSettings) -> Fea
     def to_vector(path: str) -> np.ndarray:
         return mfcc_vector(load_audio(path, settings.sample_rate), settings)
 
-    return extract_per_file(manifest, "audio", to_vector, (mfcc_width(settings),), "audio clips")
+    return extract_per_file(manifest, "audio", to_vector, (mfcc_width(settings),), "mlp")

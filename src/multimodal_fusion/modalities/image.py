@@ -13,6 +13,7 @@ from multimodal_fusion.modalities import FeatureTable, extract_per_file
 # Bump when the extraction changes what it computes, so cached features are not reused.
 IMAGE_FEATURES_VERSION = "rgb-normalised-1"
 CHANNELS = 3
+ENCODERS = ("small_cnn", "resnet18", "pixels")
 
 
 def image_transform(size: int) -> v2.Compose:
@@ -32,11 +33,18 @@ def load_image(path: str) -> Image.Image:
         return image.convert("RGB")
 
 
-def extract_image_tensors(manifest: pd.DataFrame, size: int) -> FeatureTable:
-    """A normalised CHW tensor per sample; the CNN encoder learns its features in training."""
+def extract_image_tensors(manifest: pd.DataFrame, size: int,
+                          encoder: str = "small_cnn") -> FeatureTable:
+    """A normalised CHW tensor per sample, for an encoder that learns from pixels in training.
+
+    `encoder` is `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch)
+    or `pixels` (a linear map of the raw pixels: a baseline).
+    """
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown image encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     transform = image_transform(size)
 
     def to_array(path: str) -> np.ndarray:
         return transform(load_image(path)).numpy()
 
-    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), "images")
+    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), encoder)

@@ -75,4 +75,4 @@ def tfidf_features(manifest: pd.DataFrame, state: dict) -> FeatureTable:
     values = np.zeros((len(manifest), len(state["idf"])), dtype=np.float32)
     if present.any():
         values[present] = vectorizer.transform(texts[present].tolist()).toarray()
-    return feature_table(manifest, values, present)
+    return feature_table(manifest, values, present, "mlp")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from multimodal_fusion.fusion import build_fusion
-from multimodal_fusion.models.encoders import SmallCNN, VectorMLP
+from multimodal_fusion.models.encoders import PixelEncoder, ResNet18Encoder, SmallCNN, VectorMLP
 
 
 class MultimodalClassifier(nn.Module):
@@ -62,8 +62,13 @@ class MultimodalClassifier(nn.Module):
 def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:
     """The encoder a modality's spec names, producing `embedding_dim` features."""
     kind, shape = modality_spec["encoder"], modality_spec["input_shape"]
+    width = spec["embedding_dim"]
     if kind == "small_cnn":
-        return SmallCNN(shape[0], spec["embedding_dim"])
+        return SmallCNN(shape[0], width)
+    if kind == "resnet18":
+        return ResNet18Encoder(shape[0], width)
+    if kind == "pixels":
+        return PixelEncoder(shape, width)
     if kind == "mlp":
-        return VectorMLP(shape[0], spec["embedding_dim"], spec["hidden_dim"], spec["dropout"])
-    raise ValueError(f"unknown encoder {kind!r}; choose small_cnn or mlp")
+        return VectorMLP(shape[0], width, spec["hidden_dim"], spec["dropout"])
+    raise ValueError(f"unknown encoder {kind!r}; choose small_cnn, resnet18, pixels or mlp")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torchvision.models import resnet18
 
 
 class SmallCNN(nn.Module):
@@ -25,6 +26,31 @@ class SmallCNN(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return self.project(self.features(images))
+
+
+class ResNet18Encoder(nn.Module):
+    """torchvision's ResNet-18, trained from scratch, its classifier replaced by a projection."""
+
+    def __init__(self, in_channels: int, output_dim: int) -> None:
+        super().__init__()
+        self.net = resnet18(weights=None, num_classes=output_dim)
+        if in_channels != 3:
+            self.net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)
+
+
+class PixelEncoder(nn.Module):
+    """A linear map of the raw pixels: the baseline that shows what convolution adds."""
+
+    def __init__(self, input_shape: list[int], output_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(int(torch.tensor(input_shape).prod()),
+                                                         output_dim))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)
 
 
 class VectorMLP(nn.Module):

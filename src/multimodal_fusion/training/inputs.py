@@ -15,7 +15,6 @@ from multimodal_fusion.fusion import modalities_for
 from multimodal_fusion.modalities import FeatureTable
 
 ModelInputs = dict[str, np.ndarray]
-ENCODER_BY_RANK = {3: "small_cnn", 1: "mlp"}
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +69,7 @@ def assemble_model_inputs(manifest: pd.DataFrame, tables: dict[str, FeatureTable
         order = np.array([position[s] for s in sample_ids], dtype=int)
         arrays[modality] = table["values"][order]
         arrays[f"{modality}_present"] = table["present"][order]
+        arrays[f"{modality}_encoder"] = table["encoder"]
     return arrays
 
 
@@ -79,7 +79,7 @@ def modalities_of(model_inputs: ModelInputs) -> list[str]:
 
 
 def model_spec(model_inputs: ModelInputs, settings: dict) -> dict:
-    """The classifier spec for these inputs: encoders chosen by the shape of each modality.
+    """The classifier spec for these inputs, each modality with the encoder its features name.
 
     A unimodal baseline's spec keeps only its modality, so its model never sees the others.
     """
@@ -87,7 +87,7 @@ def model_spec(model_inputs: ModelInputs, settings: dict) -> dict:
     for modality in modalities_for(settings["fusion"], modalities_of(model_inputs)):
         shape = list(model_inputs[modality].shape[1:])
         modalities[modality] = {
-            "encoder": ENCODER_BY_RANK[len(shape)],
+            "encoder": str(model_inputs[f"{modality}_encoder"]),
             "input_shape": shape,
             "standardise": modality in settings.get("standardise", ()),
         }

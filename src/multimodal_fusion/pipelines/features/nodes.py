@@ -24,7 +24,8 @@ def image_tensors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> 
     """Normalised image tensors, reused from the cache when images and settings are unchanged."""
     key = fingerprint(manifest, "image", settings, IMAGE_FEATURES_VERSION, files=True)
     return cached_features(cache, "image", key,
-                           lambda: extract_image_tensors(manifest, settings["size"]))
+                           lambda: extract_image_tensors(manifest, settings["size"],
+                                                         settings["encoder"]))
 
 
 def fit_text_vectorizer(manifest: pd.DataFrame, settings: dict) -> dict:
