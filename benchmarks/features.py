@@ -21,9 +21,9 @@ import pandas as pd
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from multimodal_fusion.modalities.audio import MfccSettings, extract_mfcc_features
+from multimodal_fusion.modalities.audio import AudioSettings, extract_audio_features
 from multimodal_fusion.modalities.image import extract_image_tensors
-from multimodal_fusion.modalities.text import TfidfSettings, fit_tfidf, tfidf_features
+from multimodal_fusion.modalities.text import TextSettings, fit_text_features, text_features
 
 SPLIT = Path("data/03_primary/split_manifest.parquet")
 
@@ -36,12 +36,12 @@ def timed(action) -> float:
 
 def throughput(manifest: pd.DataFrame) -> None:
     """Items per second of each extractor alone, on every sample that has the modality."""
-    vectorizer = fit_tfidf(manifest.loc[manifest["split"] == "train", "text"].tolist(),
-                           TfidfSettings())
+    vectorizer = fit_text_features(manifest.loc[manifest["split"] == "train", "text"].tolist(),
+                           TextSettings())
     extractors = {
         "image": lambda: extract_image_tensors(manifest, 32),
-        "text": lambda: tfidf_features(manifest, vectorizer),
-        "audio": lambda: extract_mfcc_features(manifest, MfccSettings()),
+        "text": lambda: text_features(manifest, vectorizer),
+        "audio": lambda: extract_audio_features(manifest, AudioSettings()),
     }
     for modality, extract in extractors.items():
         items = int((manifest[modality] != "").sum())

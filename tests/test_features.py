@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,9 +7,9 @@ import soundfile as sf
 
 from conftest import write_image, write_tone
 from multimodal_fusion.modalities import ModalityFileError
-from multimodal_fusion.modalities.audio import MfccSettings, extract_mfcc_features, mfcc_width
+from multimodal_fusion.modalities.audio import AudioSettings, extract_audio_features, mfcc_width
 from multimodal_fusion.modalities.image import extract_image_tensors
-from multimodal_fusion.modalities.text import TfidfSettings, fit_tfidf, tfidf_features
+from multimodal_fusion.modalities.text import TextSettings, fit_text_features, text_features
 
 
 def manifest_of(column: str, cells: list[str]) -> pd.DataFrame:
@@ -42,10 +44,10 @@ def test_a_corrupt_image_names_its_row_and_file(tmp_path):
 
 
 def test_tfidf_vocabulary_comes_from_training_texts_only():
-    state = fit_tfidf(["seven", "sieben"], TfidfSettings(min_df=1, ngram_min=3, ngram_max=3))
+    state = fit_text_features(["seven", "sieben"], TextSettings(min_df=1, ngram_min=3, ngram_max=3))
     assert "sev" in state["vocabulary"]
     assert "eig" not in state["vocabulary"]
-    table = tfidf_features(manifest_of("text", ["Seven!", "", "eight"]), state)
+    table = text_features(manifest_of("text", ["Seven!", "", "eight"]), state)
     assert table["values"].shape == (3, len(state["idf"]))
     assert table["present"].tolist() == [True, False, True]
     assert np.isfinite(table["values"]).all()
@@ -54,8 +56,8 @@ def test_tfidf_vocabulary_comes_from_training_texts_only():
 
 
 def test_text_is_unicode_normalised_before_vectorising():
-    state = fit_tfidf(["número"], TfidfSettings(min_df=1))
-    composed = tfidf_features(manifest_of("text", ["NÚMERO", "nu\u0301mero"]), state)
+    state = fit_text_features(["número"], TextSettings(min_df=1))
+    composed = text_features(manifest_of("text", ["NÚMERO", "nu\u0301mero"]), state)
     np.testing.assert_allclose(composed["values"][0], composed["values"][1])
 
 
@@ -66,8 +68,8 @@ def test_mfcc_vector_has_fixed_length_whatever_the_clip(tmp_path):
         "",
         write_tone(tmp_path / "long.flac", seconds=3.0, frequency=880.0),
     ]
-    settings = MfccSettings(n_mfcc=13, segments=3)
-    table = extract_mfcc_features(manifest_of("audio", paths), settings)
+    settings = AudioSettings(n_mfcc=13, segments=3)
+    table = extract_audio_features(manifest_of("audio", paths), settings)
     assert table["values"].shape == (4, mfcc_width(settings)) == (4, 3 * 13 * 5)
     assert table["present"].tolist() == [True, True, False, True]
     assert np.isfinite(table["values"]).all()
@@ -78,9 +80,53 @@ def test_an_empty_audio_file_names_its_row(tmp_path):
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros(0), 16_000)
     with pytest.raises(ModalityFileError, match=r"row 1 \(sample_id 's0'\).*empty\.wav"):
-        extract_mfcc_features(manifest_of("audio", [str(empty)]), MfccSettings())
+        extract_audio_features(manifest_of("audio", [str(empty)]), AudioSettings())
 
 
 def test_an_unknown_image_encoder_lists_the_choices():
     with pytest.raises(ValueError, match="unknown image encoder 'vgg'.*small_cnn, resnet18"):
         extract_image_tensors(manifest_of("image", []), size=8, encoder="vgg")
+
+
+def test_logmel_is_a_fixed_size_image_for_a_cnn(tmp_path):
+    paths = [write_tone(tmp_path / "short.wav", seconds=0.2),
+             write_tone(tmp_path / "long.wav", seconds=2.5, frequency=900.0)]
+    settings = AudioSettings(extractor="logmel", n_mels=32, clip_seconds=1.0)
+    table = extract_audio_features(manifest_of("audio", paths), settings)
+    assert table["values"].shape == (2, 1, 32, 63)
+    assert str(table["encoder"]) == "small_cnn"
+    assert np.isfinite(table["values"]).all()
+    assert -1.01 <= table["values"].min() and table["values"].max() <= 1.01
+
+
+def test_loudness_normalisation_makes_quiet_and_loud_clips_alike(tmp_path):
+    loud = write_tone(tmp_path / "loud.wav")
+    samples, rate = sf.read(loud)
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, samples * 0.05, rate, subtype="FLOAT")  # float: no extra quantisation noise
+    quiet = str(quiet)
+    manifest = manifest_of("audio", [quiet, loud])
+    plain = extract_audio_features(manifest, AudioSettings(n_mfcc=13))["values"]
+    levelled = extract_audio_features(
+        manifest, AudioSettings(n_mfcc=13, normalise_loudness=True, pre_emphasis=0.97))["values"]
+    assert not np.allclose(plain[0], plain[1], atol=1e-2)
+    np.testing.assert_allclose(levelled[0], levelled[1], atol=1e-2)
+
+
+def test_an_unknown_audio_extractor_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown audio extractor 'plp'.*mfcc, logmel"):
+        extract_audio_features(manifest_of("audio", []), AudioSettings(extractor="plp"))
+
+
+def test_tokens_are_word_ids_from_the_training_vocabulary():
+    state = fit_text_features(["the digit is seven", "the digit is two"],
+                              TextSettings(extractor="tokens", min_df=1, max_tokens=5))
+    table = text_features(manifest_of("text", ["The DIGIT is nine", "", "seven " * 9]), state)
+    assert table["values"].dtype == np.int64 and table["values"].shape == (3, 5)
+    vocabulary = state["vocabulary"]
+    assert table["values"][0].tolist() == [vocabulary["the"], vocabulary["digit"],
+                                           vocabulary["is"], 1, 0]
+    assert table["values"][1].tolist() == [0] * 5
+    assert table["values"][2].tolist() == [vocabulary["seven"]] * 5
+    assert str(table["encoder"]) == "embedding_bag"
+    assert json.loads(str(table["encoder_options"])) == {"vocab_size": len(vocabulary) + 2}

@@ -92,3 +92,17 @@ def test_unknown_encoder_is_named_in_the_error():
     spec = {**SPEC, "modalities": {"text": {"encoder": "bert", "input_shape": [12]}}}
     with pytest.raises(ValueError, match="unknown encoder 'bert'"):
         MultimodalClassifier(spec)
+
+
+def test_embedding_bag_text_encoder_ignores_padding_and_trains():
+    spec = {**SPEC, "modalities": {"text": {"encoder": "embedding_bag", "input_shape": [6],
+                                            "vocab_size": 20}}}
+    torch.manual_seed(0)
+    model = MultimodalClassifier(spec)
+    ids = torch.tensor([[2, 3, 0, 0, 0, 0], [2, 3, 4, 5, 0, 0]])
+    present = {"text": torch.tensor([True, True])}
+    logits = model({"text": ids}, present)
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert model.encoders["text"].bag.weight.grad[2].abs().sum() > 0
+    assert model.encoders["text"].bag.weight.grad[0].abs().sum() == 0

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
+from multimodal_fusion.modalities import feature_table
 from multimodal_fusion.pipelines.training.nodes import train_model
 from multimodal_fusion.training.device import select_device
 from multimodal_fusion.training.engine import FitSettings, class_weights, drop_modalities
@@ -28,14 +29,11 @@ def toy_inputs(n: int = 120) -> dict[str, np.ndarray]:
     manifest = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)], "label": labels,
                              "split": splits})
     tables = {
-        "audio": {"sample_id": manifest["sample_id"].to_numpy(str)[::-1], "values": audio[::-1],
-                  "present": audio_present[::-1], "encoder": np.array("mlp")},
-        "text": {"sample_id": manifest["sample_id"].to_numpy(str),
-                 "values": rng.normal(size=(n, 4)).astype(np.float32),
-                 "present": np.ones(n, bool), "encoder": np.array("mlp")},
-        "image": {"sample_id": manifest["sample_id"].to_numpy(str),
-                  "values": np.zeros((n, 3, 4, 4), np.float32), "present": np.zeros(n, bool),
-                  "encoder": np.array("small_cnn")},
+        "audio": feature_table(manifest.iloc[::-1], audio[::-1], audio_present[::-1], "mlp"),
+        "text": feature_table(manifest, rng.normal(size=(n, 4)).astype(np.float32),
+                              np.ones(n, bool), "mlp"),
+        "image": feature_table(manifest, np.zeros((n, 3, 4, 4), np.float32), np.zeros(n, bool),
+                               "small_cnn"),
     }
     return assemble_model_inputs(manifest, tables)
 

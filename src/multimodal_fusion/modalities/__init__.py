@@ -2,12 +2,13 @@
 
 Every extractor returns a feature table: a dict of arrays with `sample_id`, `values` (one
 row per sample, zeros where the modality is missing), `present` (a boolean mask), in the
-manifest's row order, and `encoder` (the name of the model encoder these values are made
-for, so the features parameters alone decide how a modality is encoded).
+manifest's row order, `encoder` (the name of the model encoder these values are made for,
+so the features parameters alone decide how a modality is encoded) and `encoder_options`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -17,6 +18,8 @@ from tqdm.auto import tqdm
 from multimodal_fusion.manifest import describe_row
 
 FeatureTable = dict[str, np.ndarray]
+# Bump when the keys of a feature table change, so no cached table of the old layout is reused.
+TABLE_LAYOUT = "2"
 
 
 class ModalityFileError(ValueError):
@@ -24,13 +27,18 @@ class ModalityFileError(ValueError):
 
 
 def feature_table(manifest: pd.DataFrame, values: np.ndarray, present: np.ndarray,
-                  encoder: str) -> FeatureTable:
-    """Bundle per-sample values with the ids, presence mask and encoder that travel with them."""
+                  encoder: str, encoder_options: dict | None = None) -> FeatureTable:
+    """Bundle per-sample values with the ids, presence mask and encoder that travel with them.
+
+    `encoder_options` (JSON) tells the encoder what the values alone cannot, such as the
+    vocabulary size behind token ids.
+    """
     return {
         "sample_id": manifest["sample_id"].to_numpy(dtype=str),
         "values": values,
         "present": present.astype(bool),
         "encoder": np.array(encoder),
+        "encoder_options": np.array(json.dumps(encoder_options or {}, sort_keys=True)),
     }
 
 
@@ -44,7 +52,8 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
     present = (cells != "").to_numpy()
     values = np.zeros((len(manifest), *shape), dtype=np.float32)
     positions = np.flatnonzero(present)
-    for position in tqdm(positions, desc=f"{column} files", unit="file", leave=False):
+    for position in tqdm(positions, desc=f"{column} files", unit="file", leave=False,
+                         disable=None):
         row, path = cells.index[position], cells.iloc[position]
         try:
             values[position] = extract(path)

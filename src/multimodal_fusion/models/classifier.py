@@ -14,7 +14,13 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from multimodal_fusion.fusion import build_fusion
-from multimodal_fusion.models.encoders import PixelEncoder, ResNet18Encoder, SmallCNN, VectorMLP
+from multimodal_fusion.models.encoders import (
+    EmbeddingBagEncoder,
+    PixelEncoder,
+    ResNet18Encoder,
+    SmallCNN,
+    VectorMLP,
+)
 
 
 class MultimodalClassifier(nn.Module):
@@ -71,4 +77,8 @@ def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:
         return PixelEncoder(shape, width)
     if kind == "mlp":
         return VectorMLP(shape[0], width, spec["hidden_dim"], spec["dropout"])
-    raise ValueError(f"unknown encoder {kind!r}; choose small_cnn, resnet18, pixels or mlp")
+    if kind == "embedding_bag":
+        return EmbeddingBagEncoder(modality_spec["vocab_size"], width, spec["hidden_dim"])
+    raise ValueError(
+        f"unknown encoder {kind!r}; choose small_cnn, resnet18, pixels, mlp or embedding_bag"
+    )

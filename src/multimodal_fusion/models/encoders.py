@@ -53,6 +53,18 @@ class PixelEncoder(nn.Module):
         return self.net(images)
 
 
+class EmbeddingBagEncoder(nn.Module):
+    """The mean of learned word embeddings (padding ignored), then a projection."""
+
+    def __init__(self, vocab_size: int, output_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(vocab_size, hidden_dim, mode="mean", padding_idx=0)
+        self.project = nn.Sequential(nn.ReLU(), nn.Linear(hidden_dim, output_dim))
+
+    def forward(self, token_ids: Tensor) -> Tensor:
+        return self.project(self.bag(token_ids))
+
+
 class VectorMLP(nn.Module):
     """Standardise a feature vector with statistics of the training set, then a two-layer MLP.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def assemble_model_inputs(manifest: pd.DataFrame, tables: dict[str, FeatureTable
         arrays[modality] = table["values"][order]
         arrays[f"{modality}_present"] = table["present"][order]
         arrays[f"{modality}_encoder"] = table["encoder"]
+        arrays[f"{modality}_encoder_options"] = table["encoder_options"]
     return arrays
 
 
@@ -90,6 +92,7 @@ def model_spec(model_inputs: ModelInputs, settings: dict) -> dict:
             "encoder": str(model_inputs[f"{modality}_encoder"]),
             "input_shape": shape,
             "standardise": modality in settings.get("standardise", ()),
+            **json.loads(str(model_inputs[f"{modality}_encoder_options"])),
         }
     return {
         "classes": sorted(set(model_inputs["label"].tolist())),

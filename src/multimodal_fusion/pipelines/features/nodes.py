@@ -7,16 +7,16 @@ import pandas as pd
 from multimodal_fusion.modalities import FeatureTable
 from multimodal_fusion.modalities.audio import (
     AUDIO_FEATURES_VERSION,
-    MfccSettings,
-    extract_mfcc_features,
+    AudioSettings,
+    extract_audio_features,
 )
 from multimodal_fusion.modalities.cache import cached_features, fingerprint
 from multimodal_fusion.modalities.image import IMAGE_FEATURES_VERSION, extract_image_tensors
 from multimodal_fusion.modalities.text import (
     TEXT_FEATURES_VERSION,
-    TfidfSettings,
-    fit_tfidf,
-    tfidf_features,
+    TextSettings,
+    fit_text_features,
+    text_features,
 )
 
 
@@ -31,17 +31,17 @@ def image_tensors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> 
 def fit_text_vectorizer(manifest: pd.DataFrame, settings: dict) -> dict:
     """Fit TF-IDF on the training split only, so no test text leaks into the vocabulary."""
     train_texts = manifest.loc[manifest["split"] == "train", "text"].tolist()
-    return fit_tfidf(train_texts, TfidfSettings(**settings))
+    return fit_text_features(train_texts, TextSettings(**settings))
 
 
 def text_vectors(manifest: pd.DataFrame, vectorizer: dict, cache: str | None) -> FeatureTable:
     """TF-IDF vectors for every sample's text, reused when texts and vocabulary are unchanged."""
     key = fingerprint(manifest, "text", vectorizer, TEXT_FEATURES_VERSION, files=False)
-    return cached_features(cache, "text", key, lambda: tfidf_features(manifest, vectorizer))
+    return cached_features(cache, "text", key, lambda: text_features(manifest, vectorizer))
 
 
 def audio_vectors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> FeatureTable:
     """Pooled MFCC vectors, reused from the cache when clips and settings are unchanged."""
     key = fingerprint(manifest, "audio", settings, AUDIO_FEATURES_VERSION, files=True)
     return cached_features(cache, "audio", key,
-                           lambda: extract_mfcc_features(manifest, MfccSettings(**settings)))
+                           lambda: extract_audio_features(manifest, AudioSettings(**settings)))
