@@ -4,11 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
+from PIL import Image
 
 from conftest import write_image, write_tone
 from multimodal_fusion.modalities import ModalityFileError
 from multimodal_fusion.modalities.audio import AudioSettings, extract_audio_features, mfcc_width
-from multimodal_fusion.modalities.image import extract_image_tensors
+from multimodal_fusion.modalities.image import augment_batch, augmentation, extract_image_tensors
 from multimodal_fusion.modalities.text import TextSettings, fit_text_features, text_features
 
 
@@ -130,3 +132,32 @@ def test_tokens_are_word_ids_from_the_training_vocabulary():
     assert table["values"][2].tolist() == [vocabulary["seven"]] * 5
     assert str(table["encoder"]) == "embedding_bag"
     assert json.loads(str(table["encoder_options"])) == {"vocab_size": len(vocabulary) + 2}
+
+
+def test_transparent_areas_are_laid_over_white(tmp_path):
+    clear = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    clear.save(tmp_path / "clear.png")
+    table = extract_image_tensors(manifest_of("image", [str(tmp_path / "clear.png")]), size=4)
+    np.testing.assert_allclose(table["values"][0], 1.0)
+
+
+def test_augmentation_draws_anew_per_image_and_keeps_shape_and_range():
+    assert augmentation({}, 16) is None
+    assert augmentation({"rotation": 0, "crop_scale": 1.0, "colour_jitter": 0}, 16) is None
+    transform = augmentation({"rotation": 20, "crop_scale": 0.7, "horizontal_flip": True,
+                              "colour_jitter": 0.3}, 16)
+    images = torch.rand(6, 3, 16, 16) * 2 - 1
+    torch.manual_seed(0)
+    first = augment_batch(images, transform)
+    torch.manual_seed(0)
+    assert torch.equal(first, augment_batch(images, transform))
+    assert first.shape == images.shape and first.min() >= -1.0 and first.max() <= 1.0
+    twins = augment_batch(images[:1].repeat(6, 1, 1, 1), transform)
+    assert not torch.allclose(twins[0], twins[1])
+
+
+def test_augmentation_settings_travel_to_the_model(tmp_path):
+    path = write_image(tmp_path / "a.png")
+    table = extract_image_tensors(manifest_of("image", [path]), size=8,
+                                  augment={"rotation": 5})
+    assert json.loads(str(table["encoder_options"])) == {"augment": {"rotation": 5}}

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,6 +7,7 @@ import torch
 
 from multimodal_fusion.modalities import feature_table
 from multimodal_fusion.pipelines.training.nodes import train_model
+from multimodal_fusion.training import engine
 from multimodal_fusion.training.device import select_device
 from multimodal_fusion.training.engine import FitSettings, class_weights, drop_modalities
 from multimodal_fusion.training.inputs import Batch, assemble_model_inputs, model_spec
@@ -133,3 +136,20 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
         h["val_macro_f1"] for h in reference_history]
     for name, tensor in reference.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], tensor)
+
+
+def test_images_are_augmented_during_training_only(monkeypatch):
+    inputs = toy_inputs()
+    count = len(inputs["label"])
+    inputs["image"] = np.random.default_rng(1).normal(size=(count, 3, 8, 8)).astype(np.float32)
+    inputs["image_present"] = np.ones(count, bool)
+    inputs["image_encoder"] = np.array("small_cnn")
+    inputs["image_encoder_options"] = np.array(json.dumps({"augment": {"rotation": 15}}))
+    seen = []
+    real = engine.augment_batch
+    monkeypatch.setattr(engine, "augment_batch",
+                        lambda images, transform: seen.append(len(images)) or real(images,
+                                                                                   transform))
+    model, history = train_model(inputs, with_fit(max_epochs=2), seed=0)
+    assert model.spec["modalities"]["image"]["augment"] == {"rotation": 15}
+    assert sum(seen) == 2 * int((inputs["split"] == "train").sum())

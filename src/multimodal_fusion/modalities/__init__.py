@@ -43,7 +43,8 @@ def feature_table(manifest: pd.DataFrame, values: np.ndarray, present: np.ndarra
 
 
 def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str], np.ndarray],
-                     shape: tuple[int, ...], encoder: str) -> FeatureTable:
+                     shape: tuple[int, ...], encoder: str,
+                     encoder_options: dict | None = None) -> FeatureTable:
     """Run `extract` on every non-empty cell of `column`, zeros elsewhere, with a progress bar.
 
     A file that fails is reported with its row, so one bad file is easy to find and fix.
@@ -62,4 +63,4 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
                 f"{describe_row(manifest, row)}: cannot read {column} file {path} ({error}). "
                 f"Replace the file or empty the cell to mark the {column} as missing"
             ) from error
-    return feature_table(manifest, values, present, encoder)
+    return feature_table(manifest, values, present, encoder, encoder_options)

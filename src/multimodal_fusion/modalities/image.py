@@ -1,4 +1,10 @@
-"""Images: decode any format Pillow reads, convert to RGB, resize and normalise to [-1, 1]."""
+"""Images: decode any format Pillow reads, convert to RGB, resize and normalise to [-1, 1].
+
+Colour policy: grey, palette and CMYK images become RGB; transparent areas (RGBA, LA,
+palette with transparency) are laid over white, the way a viewer shows them. Train-time
+augmentation (rotation, resized crop, horizontal flip, colour jitter) is torchvision v2,
+applied by the training engine to each training image anew every epoch.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from torchvision.transforms import v2
 from multimodal_fusion.modalities import FeatureTable, extract_per_file
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
-IMAGE_FEATURES_VERSION = "rgb-normalised-1"
+IMAGE_FEATURES_VERSION = "rgb-normalised-2"
 CHANNELS = 3
 ENCODERS = ("small_cnn", "resnet18", "pixels")
 
@@ -27,18 +33,52 @@ def image_transform(size: int) -> v2.Compose:
 
 
 def load_image(path: str) -> Image.Image:
-    """Decode fully (so truncated files fail here) and convert grey, palette or CMYK to RGB."""
+    """Decode fully (so truncated files fail here), then RGB by the colour policy above."""
     with Image.open(path) as image:
         image.load()
+        if image.mode in ("RGBA", "LA") or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
         return image.convert("RGB")
 
 
-def extract_image_tensors(manifest: pd.DataFrame, size: int,
-                          encoder: str = "small_cnn") -> FeatureTable:
+def augmentation(settings: dict, size: int) -> v2.Compose | None:
+    """The train-time augmentation these settings ask for, or None when all are off.
+
+    `rotation` in degrees, `crop_scale` the smallest share of the image a random resized
+    crop keeps (1 is off; the crop is resized back to `size`), `horizontal_flip` (not for
+    text or digits), `colour_jitter` the relative change of brightness, contrast and
+    saturation. Inputs are normalised square tensors.
+    """
+    steps: list[v2.Transform] = []
+    if settings.get("rotation", 0) > 0:
+        steps.append(v2.RandomRotation(settings["rotation"], fill=-1.0))
+    if settings.get("crop_scale", 1.0) < 1.0:
+        steps.append(v2.RandomResizedCrop(size, scale=(settings["crop_scale"], 1.0),
+                                          antialias=True))
+    if settings.get("horizontal_flip", False):
+        steps.append(v2.RandomHorizontalFlip())
+    if settings.get("colour_jitter", 0) > 0:
+        jitter = settings["colour_jitter"]
+        steps += [v2.Lambda(lambda x: (x + 1) / 2),
+                  v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter),
+                  v2.Lambda(lambda x: x * 2 - 1)]
+    return v2.Compose(steps) if steps else None
+
+
+def augment_batch(images: torch.Tensor, transform: v2.Compose) -> torch.Tensor:
+    """Each image with its own random draw (a batch-wide draw would teach the model little)."""
+    return torch.stack([transform(image) for image in images])
+
+
+def extract_image_tensors(manifest: pd.DataFrame, size: int, encoder: str = "small_cnn",
+                          augment: dict | None = None) -> FeatureTable:
     """A normalised CHW tensor per sample, for an encoder that learns from pixels in training.
 
     `encoder` is `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch)
-    or `pixels` (a linear map of the raw pixels: a baseline).
+    or `pixels` (a linear map of the raw pixels: a baseline). `augment` travels with the
+    table to the training engine (see `augmentation`).
     """
     if encoder not in ENCODERS:
         raise ValueError(f"unknown image encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
@@ -47,4 +87,6 @@ def extract_image_tensors(manifest: pd.DataFrame, size: int,
     def to_array(path: str) -> np.ndarray:
         return transform(load_image(path)).numpy()
 
-    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), encoder)
+    augmentation(augment or {}, size)  # a bad setting fails now, not after extraction
+    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), encoder,
+                            {"augment": augment or {}})

@@ -16,8 +16,10 @@ from sklearn.metrics import f1_score
 from torch import Tensor
 from torch.nn import functional
 from torch.nn.parallel import DistributedDataParallel
+from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
+from multimodal_fusion.modalities.image import augment_batch, augmentation
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import VectorMLP
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
@@ -169,6 +171,7 @@ class TrainingRun:
     schedule: torch.optim.lr_scheduler.LRScheduler | None
     shuffler: torch.Generator
     weights: Tensor | None
+    augmenters: dict[str, v2.Compose]
 
     @classmethod
     def start(cls, model: MultimodalClassifier, train: Batch, settings: FitSettings,
@@ -194,9 +197,12 @@ class TrainingRun:
         )
         schedule = make_schedule(optimiser, settings, math.ceil(len(train) / settings.batch_size))
         weights = class_weights(train.labels, len(model.spec["classes"]), settings.class_weights)
+        augmenters = {m: augmentation(spec.get("augment", {}), spec["input_shape"][-1])
+                      for m, spec in model.spec["modalities"].items()}
         return cls(model, settings, cluster, device, bf16, network, optimiser, schedule,
                    torch.Generator().manual_seed(seed),
-                   None if weights is None else weights.to(device))
+                   None if weights is None else weights.to(device),
+                   {m: a for m, a in augmenters.items() if a is not None})
 
     def train_epoch(self, train: Batch, epoch: int) -> float:
         """One pass over the training set in a fresh random order; the mean loss."""
@@ -213,6 +219,8 @@ class TrainingRun:
                     continue
                 part = part.select(shard(torch.arange(len(index)), cluster))
             part = part.to(self.device)
+            for modality, transform in self.augmenters.items():
+                part.inputs[modality] = augment_batch(part.inputs[modality], transform)
             self.optimiser.zero_grad(set_to_none=True)
             with autocast(self.device, self.bf16):
                 loss = training_loss(self.network, part, settings.unimodal_loss_weight,

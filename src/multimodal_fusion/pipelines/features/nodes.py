@@ -25,7 +25,8 @@ def image_tensors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> 
     key = fingerprint(manifest, "image", settings, IMAGE_FEATURES_VERSION, files=True)
     return cached_features(cache, "image", key,
                            lambda: extract_image_tensors(manifest, settings["size"],
-                                                         settings["encoder"]))
+                                                         settings["encoder"],
+                                                         settings.get("augment")))
 
 
 def fit_text_vectorizer(manifest: pd.DataFrame, settings: dict) -> dict:
