@@ -30,19 +30,19 @@ def image_tensors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> 
 
 
 def fit_text_vectorizer(manifest: pd.DataFrame, settings: dict) -> dict:
-    """Fit TF-IDF on the training split only, so no test text leaks into the vocabulary."""
+    """Fit the text extractor on the training split only, so no test text leaks into it."""
     train_texts = manifest.loc[manifest["split"] == "train", "text"].tolist()
     return fit_text_features(train_texts, TextSettings(**settings))
 
 
 def text_vectors(manifest: pd.DataFrame, vectorizer: dict, cache: str | None) -> FeatureTable:
-    """TF-IDF vectors for every sample's text, reused when texts and vocabulary are unchanged."""
+    """Every sample's text features, reused when texts and the fitted extractor are unchanged."""
     key = fingerprint(manifest, "text", vectorizer, TEXT_FEATURES_VERSION, files=False)
     return cached_features(cache, "text", key, lambda: text_features(manifest, vectorizer))
 
 
 def audio_vectors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> FeatureTable:
-    """Pooled MFCC vectors, reused from the cache when clips and settings are unchanged."""
+    """MFCC vectors or log-mel spectrograms, reused when clips and settings are unchanged."""
     key = fingerprint(manifest, "audio", settings, AUDIO_FEATURES_VERSION, files=True)
     return cached_features(cache, "audio", key,
                            lambda: extract_audio_features(manifest, AudioSettings(**settings)))
