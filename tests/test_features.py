@@ -182,3 +182,12 @@ def test_a_corrupt_file_in_a_pretrained_batch_still_names_its_row(tmp_path):
     manifest = manifest_of("image", [write_image(tmp_path / "a.png"), str(bad)])
     with pytest.raises(ModalityFileError, match=r"row 2 \(sample_id 's1'\).*bad\.png"):
         extract_image_tensors(manifest, size=32, encoder="efficientnet_lite0")
+
+
+def test_image_weights_are_checked_before_extraction(tmp_path):
+    manifest = manifest_of("image", [write_image(tmp_path / "a.png")])
+    with pytest.raises(ValueError, match="apply to the resnet18 encoder, not small_cnn"):
+        extract_image_tensors(manifest, size=8, weights=str(tmp_path / "w.pth"))
+    with pytest.raises(ValueError, match="w.pth does not exist"):
+        extract_image_tensors(manifest, size=8, encoder="resnet18",
+                              weights=str(tmp_path / "w.pth"))

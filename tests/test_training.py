@@ -153,3 +153,37 @@ def test_images_are_augmented_during_training_only(monkeypatch):
     model, history = train_model(inputs, with_fit(max_epochs=2), seed=0)
     assert model.spec["modalities"]["image"]["augment"] == {"rotation": 15}
     assert sum(seen) == 2 * int((inputs["split"] == "train").sum())
+
+
+def test_resnet18_starts_from_a_users_weights_file(tmp_path, monkeypatch):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(7)
+    reference = resnet18(num_classes=1000).state_dict()
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference, path)
+    inputs = toy_inputs()
+    count = len(inputs["label"])
+    inputs["image"] = np.zeros((count, 3, 16, 16), np.float32)
+    inputs["image_present"] = np.ones(count, bool)
+    inputs["image_encoder"] = np.array("resnet18")
+    inputs["image_encoder_options"] = np.array(json.dumps({"weights": str(path)}))
+    starts = []
+
+    def record_start(model, *args, **kwargs):
+        starts.append(model.encoders["image"].net.conv1.weight.detach().clone())
+        return []
+
+    monkeypatch.setattr(engine, "fit_classifier", record_start)
+    model, _ = train_model(inputs, SETTINGS, seed=0)
+    torch.testing.assert_close(starts[0], reference["conv1.weight"])
+    assert model.spec["modalities"]["image"]["weights"] == str(path)
+
+
+def test_a_file_that_is_not_resnet18_weights_is_refused(tmp_path):
+    from multimodal_fusion.models.encoders import ResNet18Encoder
+
+    path = tmp_path / "other.pth"
+    torch.save({"layer.weight": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="is not a torchvision ResNet-18 state_dict"):
+        ResNet18Encoder(3, 8).load_backbone(str(path))

@@ -8,6 +8,8 @@ applied by the training engine to each training image anew every epoch.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -74,16 +76,22 @@ def augment_batch(images: torch.Tensor, transform: v2.Compose) -> torch.Tensor:
 
 
 def extract_image_tensors(manifest: pd.DataFrame, size: int, encoder: str = "small_cnn",
-                          augment: dict | None = None) -> FeatureTable:
+                          augment: dict | None = None, weights: str | None = None) -> FeatureTable:
     """A normalised CHW tensor per sample, for an encoder that learns from pixels in training.
 
     `encoder` is `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch)
     or `pixels` (a linear map of the raw pixels: a baseline). `augment` travels with the
-    table to the training engine (see `augmentation`). `efficientnet_lite0` instead gives
-    frozen pretrained features (see `efficientnet_lite0_features`).
+    table to the training engine (see `augmentation`), and so does `weights`, a user's
+    torchvision ResNet-18 state_dict file to start `resnet18` from. `efficientnet_lite0`
+    instead gives frozen pretrained features (see `efficientnet_lite0_features`).
     """
     if encoder not in ENCODERS:
         raise ValueError(f"unknown image encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    if weights and encoder != "resnet18":
+        raise ValueError(f"image weights {weights} apply to the resnet18 encoder, not {encoder}")
+    if weights and not Path(weights).is_file():
+        raise ValueError(f"image weights file {weights} does not exist; fix the path or "
+                         "set image.features.weights to null to train from scratch")
     if encoder == "efficientnet_lite0":
         return efficientnet_lite0_features(manifest, size)
     transform = image_transform(size)
@@ -92,8 +100,9 @@ def extract_image_tensors(manifest: pd.DataFrame, size: int, encoder: str = "sma
         return transform(load_image(path)).numpy()
 
     augmentation(augment or {}, size)  # a bad setting fails now, not after extraction
+    options = {"augment": augment or {}, **({"weights": weights} if weights else {})}
     return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), encoder,
-                            {"augment": augment or {}})
+                            options)
 
 
 def load_efficientnet_lite0() -> torch.nn.Module:

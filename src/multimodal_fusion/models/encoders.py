@@ -37,6 +37,15 @@ class ResNet18Encoder(nn.Module):
         if in_channels != 3:
             self.net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
 
+    def load_backbone(self, path: str) -> None:
+        """Start from a torchvision ResNet-18 state_dict file; its classifier is not used."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {name: tensor for name, tensor in state.items() if not name.startswith("fc.")}
+        result = self.net.load_state_dict(state, strict=False)
+        if set(result.missing_keys) != {"fc.weight", "fc.bias"} or result.unexpected_keys:
+            raise ValueError(f"{path} is not a torchvision ResNet-18 state_dict: missing "
+                             f"{result.missing_keys}, unexpected {result.unexpected_keys}")
+
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images)
 

@@ -311,11 +311,15 @@ def train_on_inputs(model_inputs: ModelInputs, settings: dict,
     """Build the classifier that `settings["model"]` describes for these inputs and fit it.
 
     Seeding comes first, so the initial weights, modality dropout and shuffling all follow
-    from the one seed. The model comes back on the CPU, ready to be saved.
+    from the one seed; an encoder whose spec names a weights file starts from it (only here,
+    never when a trained model is rebuilt). The model comes back on the CPU, ready to save.
     """
     seed_everything(seed)
     fit = FitSettings(**settings["fit"])
     model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))
+    for modality, spec in model.spec["modalities"].items():
+        if spec.get("weights"):
+            model.encoders[modality].load_backbone(spec["weights"])
     checkpoints = None
     if fit.checkpoint_dir:
         key = run_key(model.spec, settings, seed, model_inputs)

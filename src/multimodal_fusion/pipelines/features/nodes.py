@@ -26,7 +26,8 @@ def image_tensors(manifest: pd.DataFrame, settings: dict, cache: str | None) -> 
     return cached_features(cache, "image", key,
                            lambda: extract_image_tensors(manifest, settings["size"],
                                                          settings["encoder"],
-                                                         settings.get("augment")))
+                                                         settings.get("augment"),
+                                                         settings.get("weights")))
 
 
 def fit_text_vectorizer(manifest: pd.DataFrame, settings: dict) -> dict:
