@@ -9,7 +9,12 @@ from PIL import Image
 
 from conftest import write_image, write_tone
 from multimodal_fusion.modalities import ModalityFileError
-from multimodal_fusion.modalities.audio import AudioSettings, extract_audio_features, mfcc_width
+from multimodal_fusion.modalities.audio import (
+    AudioSettings,
+    extract_audio_features,
+    mfcc_width,
+    spectral_gate,
+)
 from multimodal_fusion.modalities.image import augment_batch, augmentation, extract_image_tensors
 from multimodal_fusion.modalities.text import TextSettings, fit_text_features, text_features
 
@@ -191,3 +196,15 @@ def test_image_weights_are_checked_before_extraction(tmp_path):
     with pytest.raises(ValueError, match="w.pth does not exist"):
         extract_image_tensors(manifest, size=8, encoder="resnet18",
                               weights=str(tmp_path / "w.pth"))
+
+
+def test_spectral_gate_removes_background_hiss_and_keeps_the_tone():
+    rate = 16_000
+    t = np.arange(rate) / rate
+    tone = np.where((t > 0.4) & (t < 0.6), 0.5 * np.sin(2 * np.pi * 440 * t), 0.0)
+    noisy = (tone + np.random.default_rng(0).normal(0, 0.01, rate)).astype(np.float32)
+    cleaned = spectral_gate(noisy, strength=3.0)
+    pause = slice(0, int(0.3 * rate))
+    assert np.std(cleaned[pause]) < 0.3 * np.std(noisy[pause])
+    speech = slice(int(0.45 * rate), int(0.55 * rate))
+    assert np.std(cleaned[speech]) > 0.9 * np.std(tone[speech])

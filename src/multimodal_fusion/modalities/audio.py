@@ -1,7 +1,8 @@
 """Audio: load at a fixed rate, clean up, then a pooled MFCC vector or a log-mel spectrogram.
 
-Preprocessing, in order: resample to one rate and downmix to mono (on load), trim leading
-and trailing silence, optional pre-emphasis, optional loudness normalisation. Features:
+Preprocessing, in order: resample to one rate and downmix to mono (on load), optional
+spectral-gating denoise, trim leading and trailing silence, optional pre-emphasis, optional
+loudness normalisation. Features:
 `mfcc` (MFCC with deltas pooled to a fixed-length vector, for an MLP) or `logmel` (a
 fixed-length log-mel spectrogram, for a CNN trained end to end).
 """
@@ -22,6 +23,8 @@ EXTRACTORS = ("mfcc", "logmel")
 MIN_SAMPLES = 2048
 TARGET_RMS_DB = -20.0
 LOGMEL_HOP = 256
+GATE_FFT, GATE_HOP = 512, 128
+QUIET_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class AudioSettings:
     extractor: str = "mfcc"
     sample_rate: int = 16_000
     trim_top_db: float = 30.0
+    denoise: float = 0.0
     pre_emphasis: float = 0.0
     normalise_loudness: bool = False
     n_mfcc: int = 20
@@ -58,8 +62,26 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
     return samples
 
 
+def spectral_gate(samples: np.ndarray, strength: float) -> np.ndarray:
+    """Silence the time-frequency bins that do not rise above the background noise.
+
+    The noise is estimated per frequency from the quietest tenth of the frames (the pauses
+    around speech); a bin is kept only if it exceeds that noise's mean by `strength` of its
+    standard deviations. Stationary hiss and hum go; the louder speech stays.
+    """
+    stft = librosa.stft(samples, n_fft=GATE_FFT, hop_length=GATE_HOP)
+    magnitude = np.abs(stft)
+    loudness = magnitude.mean(axis=0)
+    quiet = magnitude[:, loudness <= np.quantile(loudness, QUIET_SHARE)]
+    threshold = quiet.mean(axis=1, keepdims=True) + strength * quiet.std(axis=1, keepdims=True)
+    gated = stft * (magnitude > threshold)
+    return librosa.istft(gated, hop_length=GATE_HOP, length=samples.size).astype(np.float32)
+
+
 def preprocess(samples: np.ndarray, settings: AudioSettings) -> np.ndarray:
-    """Trim silence, then pre-emphasis and loudness normalisation when asked for."""
+    """Denoise, trim silence, then pre-emphasis and loudness normalisation, as asked for."""
+    if settings.denoise > 0:
+        samples = spectral_gate(samples, settings.denoise)
     trimmed, _ = librosa.effects.trim(samples, top_db=settings.trim_top_db)
     if trimmed.size < MIN_SAMPLES:
         trimmed = np.pad(trimmed, (0, MIN_SAMPLES - trimmed.size))
