@@ -22,6 +22,13 @@ FeatureTable = dict[str, np.ndarray]
 TABLE_LAYOUT = "2"
 
 
+def modality_cells(manifest: pd.DataFrame, column: str) -> pd.Series:
+    """A modality's cells; a manifest without that column has it missing everywhere."""
+    if column in manifest.columns:
+        return manifest[column]
+    return pd.Series("", index=manifest.index)
+
+
 class ModalityFileError(ValueError):
     """An input file that exists but cannot be read; the message names the row and the fix."""
 
@@ -49,7 +56,7 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
 
     A file that fails is reported with its row, so one bad file is easy to find and fix.
     """
-    cells = manifest[column] if column in manifest.columns else pd.Series("", manifest.index)
+    cells = modality_cells(manifest, column)
     present = (cells != "").to_numpy()
     values = np.zeros((len(manifest), *shape), dtype=np.float32)
     positions = np.flatnonzero(present)
@@ -73,7 +80,7 @@ def extract_in_batches(manifest: pd.DataFrame, column: str,
 
     A failing batch is retried file by file, so the error still names the bad file's row.
     """
-    cells = manifest[column] if column in manifest.columns else pd.Series("", manifest.index)
+    cells = modality_cells(manifest, column)
     present = (cells != "").to_numpy()
     values = np.zeros((len(manifest), width), dtype=np.float32)
     positions = np.flatnonzero(present)

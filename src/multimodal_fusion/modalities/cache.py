@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multimodal_fusion.modalities import TABLE_LAYOUT, FeatureTable
+from multimodal_fusion.modalities import TABLE_LAYOUT, FeatureTable, modality_cells
 from multimodal_fusion.npz import read_npz, write_npz
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def fingerprint(manifest: pd.DataFrame, column: str, settings: dict, version: st
     """A key for one modality's features: ids, cells, file contents, settings and version."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps([TABLE_LAYOUT, column, settings, version], sort_keys=True).encode())
-    cells = manifest[column] if column in manifest.columns else pd.Series("", manifest.index)
+    cells = modality_cells(manifest, column)
     for sample_id, cell in zip(manifest["sample_id"], cells, strict=True):
         digest.update(f"{sample_id}\0{cell}\0".encode())
         if files and cell:

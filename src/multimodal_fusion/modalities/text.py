@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from multimodal_fusion.modalities import FeatureTable, feature_table
+from multimodal_fusion.modalities import FeatureTable, feature_table, modality_cells
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
 TEXT_FEATURES_VERSION = "tfidf-char-1"
@@ -85,7 +85,7 @@ def load_tfidf(state: dict) -> TfidfVectorizer:
 
 def text_features(manifest: pd.DataFrame, state: dict) -> FeatureTable:
     """Features of every sample's text by the fitted extractor; no text gives zeros, absent."""
-    texts = manifest["text"] if "text" in manifest.columns else pd.Series("", manifest.index)
+    texts = modality_cells(manifest, "text")
     present = (texts != "").to_numpy()
     if state["settings"]["extractor"] == "tokens":
         values = token_ids(texts.tolist(), state)
