@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-BASELINE_SUFFIX = "_only"
+from multimodal_fusion.fusion import UNIMODAL_BASELINES
 
 
 def leaderboard_rows(metrics_by_strategy: dict[str, dict]) -> list[dict]:
@@ -33,7 +33,7 @@ def leaderboard_figure(rows: list[dict]) -> Figure:
     axes = figure.add_subplot()
     names = [row["strategy"] for row in rows][::-1]
     scores = [row["macro_f1"] for row in rows][::-1]
-    colours = ["#9e9e9e" if n.endswith(BASELINE_SUFFIX) else "#1f77b4" for n in names]
+    colours = ["#9e9e9e" if n in UNIMODAL_BASELINES else "#1f77b4" for n in names]
     axes.barh(names, scores, color=colours)
     for y, score in enumerate(scores):
         axes.text(score, y, f" {score:.3f}", va="center", fontsize=8)
