@@ -6,9 +6,16 @@ import pytest
 
 from conftest import write_tone
 from multimodal_fusion.modalities.cache import cached_features, fingerprint
-from multimodal_fusion.pipelines.features.nodes import audio_vectors, image_tensors
+from multimodal_fusion.pipelines.features.nodes import (
+    audio_vectors,
+    encode_images,
+    preprocess_audio,
+    preprocess_images,
+)
 
 SETTINGS = {"sample_rate": 16000, "n_mfcc": 13, "trim_top_db": 30, "segments": 2}
+CLEANING = {"sample_rate": 16000, "trim_top_db": 30}
+FEATURES = {"extractor": "mfcc", "n_mfcc": 13, "segments": 2}
 
 
 @pytest.fixture
@@ -50,11 +57,37 @@ def test_a_cached_table_is_computed_once_and_then_reused(tmp_path, caplog):
     assert len(calls) == 2
 
 
+def audio_run(manifest, cache, cleaning=CLEANING, features=FEATURES):
+    return audio_vectors(manifest, preprocess_audio(manifest, cleaning, cache, 1), features,
+                         cache, 1)
+
+
 def test_changing_one_modality_recomputes_only_that_one(manifest, tmp_path):
     cache = str(tmp_path / "cache")
-    audio_vectors(manifest, SETTINGS, cache)
-    image_tensors(manifest, {"size": 8, "encoder": "small_cnn"}, cache)
-    audio_vectors(manifest, {**SETTINGS, "n_mfcc": 20}, cache)
-    image_tensors(manifest, {"size": 8, "encoder": "small_cnn"}, cache)
+    audio_run(manifest, cache)
+    tensors = preprocess_images(manifest, {"size": 8}, cache, 1)
+    audio_run(manifest, cache, features={**FEATURES, "n_mfcc": 20})
+    preprocess_images(manifest, {"size": 8}, cache, 1)
     assert len(list((tmp_path / "cache" / "audio").iterdir())) == 2
-    assert len(list((tmp_path / "cache" / "image").iterdir())) == 1
+    assert len(list((tmp_path / "cache" / "image_tensors").iterdir())) == 1
+    assert str(encode_images(tensors, {"encoder": "resnet18"}, cache)["encoder"]) == "resnet18"
+
+
+def test_changing_audio_features_reuses_the_cleaned_clips(manifest, tmp_path, caplog):
+    cache = str(tmp_path / "cache")
+    with caplog.at_level(logging.INFO):
+        mfcc = audio_run(manifest, cache)
+        plp = audio_run(manifest, cache, features={"extractor": "plp", "segments": 2})
+    assert "clips and settings unchanged, reusing" in caplog.text
+    assert len(list((tmp_path / "cache" / "audio_clips").iterdir())) == 1
+    assert mfcc["present"].tolist() == plp["present"].tolist() == [True, False, True]
+    assert plp["values"].shape == (3, 3 * 12 * 4)
+    audio_run(manifest, cache, cleaning={**CLEANING, "pre_emphasis": 0.97})
+    assert len(list((tmp_path / "cache" / "audio_clips").iterdir())) == 2
+
+
+def test_without_a_cache_clips_go_to_a_scratch_folder(manifest):
+    clips = preprocess_audio(manifest, CLEANING, None, 1)
+    assert clips["present"].tolist() == [True, False, True]
+    assert "multimodal-fusion-clips-" in str(clips["folder"])
+    assert audio_vectors(manifest, clips, FEATURES, None, 1)["values"][0].any()

@@ -109,12 +109,18 @@ def test_a_missing_file_stops_the_run_naming_row_and_file(trained_project, tmp_p
         run(trained_project, "data_preparation", manifest=str(broken))
 
 
-def test_kedro_viz_build_shows_the_three_modality_namespaces(tmp_path):
+def test_kedro_viz_shows_each_modality_with_its_preprocessing_and_extraction(tmp_path):
     project = make_project(tmp_path)
     subprocess.run([sys.executable, "-m", "kedro", "viz", "build"], cwd=project, check=True,
                    capture_output=True, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
     graph = json.loads((project / "build" / "api" / "main").read_text())
     assert {"image", "text", "audio"} <= set(graph["modular_pipelines"])
+    steps = {}
+    for task in (n for n in graph["nodes"] if n["type"] == "task" and n["modular_pipelines"]):
+        steps.setdefault(task["modular_pipelines"][0], []).append(task["name"])
+    assert steps["image"] == ["preprocess_images", "encode_images"]
+    assert steps["text"] == ["clean_texts", "fit_text_vectorizer", "text_vectors"]
+    assert steps["audio"] == ["preprocess_audio", "audio_vectors"]
 
 
 def test_compare_ranks_every_strategy_and_baseline(trained_project):

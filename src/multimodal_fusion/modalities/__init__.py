@@ -9,17 +9,30 @@ so the features parameters alone decide how a modality is encoded) and `encoder_
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from multimodal_fusion.manifest import describe_row
 
+logger = logging.getLogger(__name__)
 FeatureTable = dict[str, np.ndarray]
 # Bump when the keys of a feature table change, so no cached table of the old layout is reused.
 TABLE_LAYOUT = "2"
+# Files per task sent to a worker process: large enough that start-up and transfer are small
+# beside the work, small enough that the progress bar moves and memory stays bounded.
+CHUNK_FILES = 64
+# Work left (estimated from the first chunk) worth starting worker processes for: each
+# imports the extraction libraries, a few seconds.
+PARALLEL_WORTH_SECONDS = 10.0
 
 
 def modality_cells(manifest: pd.DataFrame, column: str) -> pd.Series:
@@ -49,9 +62,87 @@ def feature_table(manifest: pd.DataFrame, values: np.ndarray, present: np.ndarra
     }
 
 
+def for_encoder(table: FeatureTable, values: np.ndarray, encoder: str,
+                encoder_options: dict | None = None) -> FeatureTable:
+    """A feature table with `table`'s samples and presence, and these values for `encoder`."""
+    return {
+        "sample_id": table["sample_id"],
+        "values": values,
+        "present": table["present"],
+        "encoder": np.array(encoder),
+        "encoder_options": np.array(json.dumps(encoder_options or {}, sort_keys=True)),
+    }
+
+
+def resolve_workers(workers: int | str | None) -> int:
+    """`auto` (or null) is every core this process may use; otherwise the number given."""
+    if workers in (None, "auto"):
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"feature_workers {workers!r}: give a whole number of at least 1 "
+                         "or auto")
+    return workers
+
+
+def _apply_each(function: Callable[[Any], Any], items: Sequence[Any]) -> list[tuple[bool, Any]]:
+    """(True, result) or (False, the error's message) per item: one bad file must not hide
+    which one it was, and an error message always crosses a process boundary."""
+    results = []
+    for item in items:
+        try:
+            results.append((True, function(item)))
+        except Exception as error:
+            results.append((False, f"{type(error).__name__}: {error}"))
+    return results
+
+
+def map_in_order(function: Callable[[Any], Any], items: Sequence[Any], workers: int,
+                 description: str) -> Iterator[tuple[bool, Any]]:
+    """`_apply_each`'s pairs for every item, in order, with a progress bar.
+
+    The first chunk runs here and is timed. When more than one worker is allowed and the
+    rest would take longer than `PARALLEL_WORTH_SECONDS` here, the rest goes to worker
+    processes in chunks (joblib's loky, which suits every platform); otherwise starting them
+    would cost more than it saves. Only a few chunks are in flight at once, so memory holds
+    a few chunks' results, not the dataset's. Every item is computed with one BLAS thread,
+    here as in a worker, so the results do not depend on which path ran.
+    """
+    progress = tqdm(total=len(items), desc=description, unit="file", leave=False, disable=None)
+    with progress, threadpool_limits(limits=1):
+        started = None
+        for item in items[:CHUNK_FILES]:
+            yield from _apply_each(function, [item])
+            progress.update()
+            started = started or time.perf_counter()  # the first item pays one-off set-up
+        rest = items[CHUNK_FILES:]
+        timed_items = min(len(items), CHUNK_FILES) - 1
+        per_item = (time.perf_counter() - started) / timed_items if timed_items > 0 else 0.0
+        if workers <= 1 or per_item * len(rest) < PARALLEL_WORTH_SECONDS:
+            for item in rest:
+                yield from _apply_each(function, [item])
+                progress.update()
+            return
+        logger.info("%s: about %.0f s of work left, sharing it among %d worker processes",
+                    description, per_item * len(rest), workers)
+        chunks = [rest[i:i + CHUNK_FILES] for i in range(0, len(rest), CHUNK_FILES)]
+        parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
+        for results in parallel(delayed(_apply_each)(function, chunk) for chunk in chunks):
+            yield from results
+            progress.update(len(results))
+
+
+def file_error(manifest: pd.DataFrame, row: Any, column: str, path: str,
+               message: str) -> ModalityFileError:
+    """The error for a file that failed, naming its row, the file and the fix."""
+    return ModalityFileError(
+        f"{describe_row(manifest, row)}: cannot read {column} file {path} ({message}). "
+        f"Replace the file or empty the cell to mark the {column} as missing")
+
+
 def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str], np.ndarray],
                      shape: tuple[int, ...], encoder: str,
-                     encoder_options: dict | None = None) -> FeatureTable:
+                     encoder_options: dict | None = None, workers: int = 1) -> FeatureTable:
     """Run `extract` on every non-empty cell of `column`, zeros elsewhere, with a progress bar.
 
     A file that fails is reported with its row, so one bad file is easy to find and fix.
@@ -60,37 +151,10 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
     present = (cells != "").to_numpy()
     values = np.zeros((len(manifest), *shape), dtype=np.float32)
     positions = np.flatnonzero(present)
-    for position in tqdm(positions, desc=f"{column} files", unit="file", leave=False,
-                         disable=None):
-        row, path = cells.index[position], cells.iloc[position]
-        try:
-            values[position] = extract(path)
-        except Exception as error:
-            raise ModalityFileError(
-                f"{describe_row(manifest, row)}: cannot read {column} file {path} ({error}). "
-                f"Replace the file or empty the cell to mark the {column} as missing"
-            ) from error
+    paths = cells.iloc[positions].tolist()
+    results = map_in_order(extract, paths, workers, f"{column} files")
+    for position, path, (ok, result) in zip(positions, paths, results, strict=True):
+        if not ok:
+            raise file_error(manifest, cells.index[position], column, path, result)
+        values[position] = result
     return feature_table(manifest, values, present, encoder, encoder_options)
-
-
-def extract_in_batches(manifest: pd.DataFrame, column: str,
-                       extract: Callable[[list[str]], np.ndarray], width: int, batch_size: int,
-                       encoder: str) -> FeatureTable:
-    """Like `extract_per_file`, for extractors that work best on a batch of files at once.
-
-    A failing batch is retried file by file, so the error still names the bad file's row.
-    """
-    cells = modality_cells(manifest, column)
-    present = (cells != "").to_numpy()
-    values = np.zeros((len(manifest), width), dtype=np.float32)
-    positions = np.flatnonzero(present)
-    batches = [positions[i:i + batch_size] for i in range(0, len(positions), batch_size)]
-    for batch in tqdm(batches, desc=f"{column} batches", unit="batch", leave=False,
-                      disable=None):
-        try:
-            values[batch] = extract(cells.iloc[batch].tolist())
-        except Exception:
-            single = extract_per_file(manifest.iloc[batch], column,
-                                      lambda path: extract([path])[0], (width,), encoder)
-            values[batch] = single["values"]
-    return feature_table(manifest, values, present, encoder)

@@ -1,54 +1,79 @@
-"""Audio: load at a fixed rate, clean up, then a pooled MFCC vector or a log-mel spectrogram.
+"""Audio: load at a fixed rate and clean up (preprocessing), then features.
 
 Preprocessing, in order: resample to one rate and downmix to mono (on load), optional
 spectral-gating denoise, trim leading and trailing silence, optional pre-emphasis, optional
-loudness normalisation. Features:
-`mfcc` (MFCC with deltas pooled to a fixed-length vector, for an MLP) or `logmel` (a
-fixed-length log-mel spectrogram, for a CNN trained end to end).
+loudness normalisation. Its clips are kept on disk (see `clips`). Features:
+`mfcc` (MFCC with deltas pooled to a fixed-length vector, for an MLP), `plp` (perceptual
+linear prediction cepstra, pooled the same way) or `logmel` (a fixed-length log-mel
+spectrogram, for a CNN trained end to end).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import librosa
 import numpy as np
 import pandas as pd
 
-from multimodal_fusion.modalities import FeatureTable, extract_per_file
+from multimodal_fusion.modalities import (
+    FeatureTable,
+    feature_table,
+    file_error,
+    map_in_order,
+    modality_cells,
+)
+from multimodal_fusion.modalities.clips import (
+    ClipStore,
+    clip_locations,
+    read_clip,
+    write_clip_store,
+)
 
-# Bump when the extraction changes what it computes, so cached features are not reused.
-AUDIO_FEATURES_VERSION = "audio-2"
-EXTRACTORS = ("mfcc", "logmel")
+# Bump when preprocessing or extraction changes what it computes, so nothing stale is reused.
+AUDIO_PREPROCESSING_VERSION = "audio-clean-1"
+AUDIO_FEATURES_VERSION = "audio-3"
+EXTRACTORS = ("mfcc", "plp", "logmel")
 MIN_SAMPLES = 2048
 TARGET_RMS_DB = -20.0
 LOGMEL_HOP = 256
 GATE_FFT, GATE_HOP = 512, 128
 QUIET_SHARE = 0.1
+PLP_FFT, PLP_HOP, PLP_BANDS = 512, 160, 21
 
 
 @dataclass(frozen=True)
-class AudioSettings:
-    """How a clip is cleaned and turned into features; see parameters_features.yml."""
+class AudioPreprocessing:
+    """How a clip is loaded and cleaned; see parameters_features.yml."""
 
-    extractor: str = "mfcc"
     sample_rate: int = 16_000
     trim_top_db: float = 30.0
     denoise: float = 0.0
     pre_emphasis: float = 0.0
     normalise_loudness: bool = False
+
+
+@dataclass(frozen=True)
+class AudioFeatures:
+    """How a cleaned clip becomes features; `sample_rate` is the clip store's."""
+
+    extractor: str = "mfcc"
+    sample_rate: int = 16_000
     n_mfcc: int = 20
+    plp_order: int = 12
     segments: int = 3
     n_mels: int = 40
     clip_seconds: float = 1.0
 
 
-def mfcc_width(settings: AudioSettings) -> int:
-    """MFCC, delta and delta-delta, each pooled as mean and std overall plus a mean per segment."""
-    return 3 * settings.n_mfcc * (2 + settings.segments)
+def pooled_width(settings: AudioFeatures) -> int:
+    """Coefficients, deltas and delta-deltas, each pooled as mean and std plus segment means."""
+    coefficients = settings.n_mfcc if settings.extractor == "mfcc" else settings.plp_order
+    return 3 * coefficients * (2 + settings.segments)
 
 
-def logmel_shape(settings: AudioSettings) -> tuple[int, int, int]:
+def logmel_shape(settings: AudioFeatures) -> tuple[int, int, int]:
     """(channels, mel bands, frames) of a `clip_seconds` spectrogram."""
     frames = 1 + int(settings.clip_seconds * settings.sample_rate) // LOGMEL_HOP
     return 1, settings.n_mels, frames
@@ -78,7 +103,7 @@ def spectral_gate(samples: np.ndarray, strength: float) -> np.ndarray:
     return librosa.istft(gated, hop_length=GATE_HOP, length=samples.size).astype(np.float32)
 
 
-def preprocess(samples: np.ndarray, settings: AudioSettings) -> np.ndarray:
+def preprocess(samples: np.ndarray, settings: AudioPreprocessing) -> np.ndarray:
     """Denoise, trim silence, then pre-emphasis and loudness normalisation, as asked for."""
     if settings.denoise > 0:
         samples = spectral_gate(samples, settings.denoise)
@@ -94,17 +119,78 @@ def preprocess(samples: np.ndarray, settings: AudioSettings) -> np.ndarray:
     return trimmed
 
 
-def mfcc_vector(samples: np.ndarray, settings: AudioSettings) -> np.ndarray:
-    """Pool frames over time, keeping coarse order through per-segment means.
+def bark(frequency: np.ndarray) -> np.ndarray:
+    """Hertz to the Bark scale of critical bands (Schroeder's formula, as in Hermansky 1990)."""
+    return 6.0 * np.arcsinh(frequency / 600.0)
+
+
+def bark_filterbank(sample_rate: int) -> np.ndarray:
+    """(bands, FFT bins) critical-band weights, 1 Bark apart, with the equal-loudness curve.
+
+    Each band has PLP's trapezoidal critical-band shape on the Bark axis; its weight is the
+    ear's equal-loudness sensitivity at the band's centre, so the bands are heard as loud as
+    the ear would hear them.
+    """
+    bins = bark(np.fft.rfftfreq(PLP_FFT, 1.0 / sample_rate))
+    centres = np.linspace(0.0, bark(np.array(sample_rate / 2.0)), PLP_BANDS)
+    offset = bins[np.newaxis, :] - centres[:, np.newaxis]
+    shape = np.where(offset < -0.5, 10.0 ** (2.5 * (offset + 0.5)), np.where(
+        offset > 0.5, 10.0 ** (0.5 - offset), 1.0))
+    shape[(offset < -1.3) | (offset > 2.5)] = 0.0
+    omega_squared = (2 * np.pi * 600.0 * np.sinh(centres / 6.0)) ** 2
+    loudness = ((omega_squared + 56.8e6) * omega_squared**2
+                / ((omega_squared + 6.3e6) ** 2 * (omega_squared + 0.38e9)))
+    return shape * loudness[:, np.newaxis]
+
+
+def levinson(autocorrelation: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """All-pole coefficients (frames, order + 1) and prediction error, for every frame at once."""
+    frames = autocorrelation.shape[0]
+    coefficients = np.zeros((frames, order + 1))
+    coefficients[:, 0] = 1.0
+    error = autocorrelation[:, 0].copy()
+    for i in range(1, order + 1):
+        reflection = -(coefficients[:, :i] * autocorrelation[:, i:0:-1]).sum(axis=1) / error
+        coefficients[:, 1:i + 1] += reflection[:, np.newaxis] * coefficients[:, i - 1::-1]
+        error *= 1.0 - reflection**2
+    return coefficients, error
+
+
+def plp_cepstra(samples: np.ndarray, settings: AudioFeatures) -> np.ndarray:
+    """(order, frames) perceptual linear prediction cepstra (Hermansky 1990).
+
+    Power spectrum, critical bands weighted by equal loudness, cube-root compression
+    (intensity to loudness), an all-pole model of that auditory spectrum, its cepstrum.
+    The model keeps the spectral envelope that carries the phonemes and drops the speaker's
+    pitch harmonics that MFCC partly keep.
+    """
+    power = np.abs(librosa.stft(samples, n_fft=PLP_FFT, hop_length=PLP_HOP)) ** 2
+    auditory = np.cbrt(bark_filterbank(settings.sample_rate) @ power).T + 1e-10
+    autocorrelation = np.fft.irfft(auditory, axis=1)[:, :settings.plp_order + 1]
+    coefficients, error = levinson(autocorrelation, settings.plp_order)
+    cepstra = np.zeros((len(auditory), settings.plp_order + 1))
+    cepstra[:, 0] = np.log(np.maximum(error, 1e-10))
+    for n in range(1, settings.plp_order + 1):
+        cepstra[:, n] = -coefficients[:, n] - sum(
+            (k / n) * cepstra[:, k] * coefficients[:, n - k] for k in range(1, n))
+    return cepstra[:, 1:].T
+
+
+def pooled_vector(samples: np.ndarray, settings: AudioFeatures) -> np.ndarray:
+    """MFCC or PLP frames with deltas, pooled over time keeping coarse order.
 
     Segment means let the classifier hear that 'seven' starts with a hiss and ends voiced,
     which an overall mean alone would blur.
     """
-    mfcc = librosa.feature.mfcc(y=samples, sr=settings.sample_rate, n_mfcc=settings.n_mfcc)
+    if settings.extractor == "mfcc":
+        cepstra = librosa.feature.mfcc(y=samples, sr=settings.sample_rate,
+                                       n_mfcc=settings.n_mfcc)
+    else:
+        cepstra = plp_cepstra(samples, settings)
     frames = np.concatenate([
-        mfcc,
-        librosa.feature.delta(mfcc, mode="nearest"),
-        librosa.feature.delta(mfcc, order=2, mode="nearest"),
+        cepstra,
+        librosa.feature.delta(cepstra, mode="nearest"),
+        librosa.feature.delta(cepstra, order=2, mode="nearest"),
     ])
     segments = np.array_split(frames, settings.segments, axis=1)
     pooled = [frames.mean(axis=1), frames.std(axis=1)]
@@ -113,7 +199,7 @@ def mfcc_vector(samples: np.ndarray, settings: AudioSettings) -> np.ndarray:
     return np.concatenate(pooled).astype(np.float32)
 
 
-def logmel_image(samples: np.ndarray, settings: AudioSettings) -> np.ndarray:
+def logmel_image(samples: np.ndarray, settings: AudioFeatures) -> np.ndarray:
     """A log-mel spectrogram of exactly `clip_seconds`: centred crop or zero padding.
 
     Decibels relative to the clip's peak, scaled to about [-1, 1], so a CNN sees the same
@@ -131,17 +217,53 @@ def logmel_image(samples: np.ndarray, settings: AudioSettings) -> np.ndarray:
     return (decibels / 40.0 + 1.0)[np.newaxis].astype(np.float32)
 
 
-def extract_audio_features(manifest: pd.DataFrame, settings: AudioSettings) -> FeatureTable:
-    """Features of every clip; clips are streamed one at a time, never all in memory."""
-    if settings.extractor not in EXTRACTORS:
-        raise ValueError(f"unknown audio extractor {settings.extractor!r}; "
+def clean_clip(path: str, settings: AudioPreprocessing) -> np.ndarray:
+    """A file's samples at the set rate, mono, cleaned as the settings ask."""
+    return preprocess(load_audio(path, settings.sample_rate), settings).astype(np.float32)
+
+
+def preprocess_clips(manifest: pd.DataFrame, settings: AudioPreprocessing, folder: Path,
+                     key: str, workers: int = 1) -> ClipStore:
+    """Clean every clip into a store at `folder`, one clip in memory at a time per worker.
+
+    A file that cannot be read stops the run with its row, file and fix.
+    """
+    cells = modality_cells(manifest, "audio")
+    positions = np.flatnonzero((cells != "").to_numpy())
+    paths = cells.iloc[positions].tolist()
+
+    def cleaned():
+        results = map_in_order(lambda path: clean_clip(path, settings), paths, workers,
+                               "audio preprocessing")
+        for position, path, (ok, result) in zip(positions, paths, results, strict=True):
+            if not ok:
+                raise file_error(manifest, cells.index[position], "audio", path, result)
+            yield result
+
+    return write_clip_store(folder, positions, cleaned(), len(manifest), settings.sample_rate,
+                            key)
+
+
+def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
+                  workers: int = 1) -> FeatureTable:
+    """Features of every cleaned clip in the store, read from disk one clip at a time."""
+    features = AudioFeatures(**settings, sample_rate=int(store["sample_rate"]))
+    if features.extractor not in EXTRACTORS:
+        raise ValueError(f"unknown audio extractor {features.extractor!r}; "
                          f"choose one of {', '.join(EXTRACTORS)}")
-    if settings.extractor == "mfcc":
-        shape, encoder, transform = (mfcc_width(settings),), "mlp", mfcc_vector
+    if features.extractor in ("mfcc", "plp"):
+        shape, encoder, transform = (pooled_width(features),), "mlp", pooled_vector
     else:
-        shape, encoder, transform = logmel_shape(settings), "small_cnn", logmel_image
-
-    def extract(path: str) -> np.ndarray:
-        return transform(preprocess(load_audio(path, settings.sample_rate), settings), settings)
-
-    return extract_per_file(manifest, "audio", extract, shape, encoder)
+        shape, encoder, transform = logmel_shape(features), "small_cnn", logmel_image
+    present = store["present"]
+    values = np.zeros((len(manifest), *shape), dtype=np.float32)
+    positions = np.flatnonzero(present)
+    results = map_in_order(lambda location: transform(read_clip(location), features),
+                           clip_locations(store), workers, "audio features")
+    cells = modality_cells(manifest, "audio")
+    for position, (ok, result) in zip(positions, results, strict=True):
+        if not ok:
+            raise file_error(manifest, cells.index[position], "audio", cells.iloc[position],
+                             result)
+        values[position] = result
+    return feature_table(manifest, values, present, encoder)

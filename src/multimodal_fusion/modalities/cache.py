@@ -9,15 +9,19 @@ modality is recomputed.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from multimodal_fusion.modalities import TABLE_LAYOUT, FeatureTable, modality_cells
+from multimodal_fusion.modalities.clips import INDEX_FILE, ClipStore, read_clip_store
 from multimodal_fusion.npz import read_npz, write_npz
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,31 @@ def fingerprint(manifest: pd.DataFrame, column: str, settings: dict, version: st
         if files and cell:
             digest.update(file_digest(cell))
     return digest.hexdigest()
+
+
+def derived_key(parent_key: str, settings: dict, version: str) -> str:
+    """A key for what is computed from an already keyed input with these settings."""
+    payload = json.dumps([TABLE_LAYOUT, parent_key, settings, version], sort_keys=True)
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def cached_clip_store(folder: str | Path | None, key: str,
+                      build: Callable[[Path], ClipStore]) -> ClipStore:
+    """The clip store kept under `folder/audio_clips/key`, or `build`'s, kept for next time.
+
+    With no `folder`, caching is off: the store goes to a scratch folder removed at exit.
+    """
+    if folder is None:
+        scratch = Path(tempfile.mkdtemp(prefix="multimodal-fusion-clips-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        return build(scratch / key)
+    path = Path(folder) / "audio_clips" / key
+    if (path / INDEX_FILE).is_file():
+        logger.info("audio preprocessing: clips and settings unchanged, reusing %s", path)
+        return read_clip_store(path)
+    store = build(path)
+    logger.info("audio preprocessing: cleaned clips stored in %s", path)
+    return store
 
 
 def cached_features(folder: str | Path | None, modality: str, key: str,

@@ -15,14 +15,18 @@ import pandas as pd
 import torch
 from PIL import Image
 from torchvision.transforms import v2
+from tqdm.auto import tqdm
 
-from multimodal_fusion.modalities import FeatureTable, extract_in_batches, extract_per_file
+from multimodal_fusion.modalities import FeatureTable, extract_per_file, for_encoder
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
-IMAGE_FEATURES_VERSION = "rgb-normalised-2"
+IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
+IMAGE_FEATURES_VERSION = "image-features-1"
 CHANNELS = 3
+FITS = ("squash", "crop")
 ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0")
 PRETRAINED_BATCH = 64
+EFFICIENTNET_WIDTH = 1280
 
 
 def image_transform(size: int) -> v2.Compose:
@@ -75,15 +79,43 @@ def augment_batch(images: torch.Tensor, transform: v2.Compose) -> torch.Tensor:
     return torch.stack([transform(image) for image in images])
 
 
-def extract_image_tensors(manifest: pd.DataFrame, size: int, encoder: str = "small_cnn",
-                          augment: dict | None = None, weights: str | None = None) -> FeatureTable:
-    """A normalised CHW tensor per sample, for an encoder that learns from pixels in training.
+def centre_square(image: Image.Image) -> Image.Image:
+    """The largest centred square of the image, so resizing does not distort its shapes."""
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.crop((left, top, left + side, top + side))
 
-    `encoder` is `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch)
-    or `pixels` (a linear map of the raw pixels: a baseline). `augment` travels with the
-    table to the training engine (see `augmentation`), and so does `weights`, a user's
-    torchvision ResNet-18 state_dict file to start `resnet18` from. `efficientnet_lite0`
-    instead gives frozen pretrained features (see `efficientnet_lite0_features`).
+
+def extract_image_tensors(manifest: pd.DataFrame, size: int, workers: int = 1,
+                          fit: str = "squash") -> FeatureTable:
+    """Preprocessing: a normalised CHW tensor per sample, whatever the encoder will be.
+
+    `fit` is `squash` (the whole image resized to a square) or `crop` (its centred square
+    resized, keeping proportions). `image_features` then decides what the encoder sees, so
+    changing the encoder reuses these tensors.
+    """
+    if fit not in FITS:
+        raise ValueError(f"unknown image fit {fit!r}; choose one of {', '.join(FITS)}")
+    transform = image_transform(size)
+
+    def to_array(path: str) -> np.ndarray:
+        image = load_image(path)
+        return transform(centre_square(image) if fit == "crop" else image).numpy()
+
+    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), "",
+                            workers=workers)
+
+
+def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
+                   augment: dict | None = None, weights: str | None = None) -> FeatureTable:
+    """The preprocessed tensors made ready for the chosen encoder.
+
+    `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch) and `pixels`
+    (a linear map of the raw pixels: a baseline) learn from the tensors in training;
+    `augment` travels with them to the training engine (see `augmentation`), and so does
+    `weights`, a user's torchvision ResNet-18 state_dict file to start `resnet18` from.
+    `efficientnet_lite0` instead gives frozen pretrained features (see
+    `efficientnet_lite0_features`).
     """
     if encoder not in ENCODERS:
         raise ValueError(f"unknown image encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
@@ -93,16 +125,10 @@ def extract_image_tensors(manifest: pd.DataFrame, size: int, encoder: str = "sma
         raise ValueError(f"image weights file {weights} does not exist; fix the path or "
                          "set image.features.weights to null to train from scratch")
     if encoder == "efficientnet_lite0":
-        return efficientnet_lite0_features(manifest, size)
-    transform = image_transform(size)
-
-    def to_array(path: str) -> np.ndarray:
-        return transform(load_image(path)).numpy()
-
-    augmentation(augment or {}, size)  # a bad setting fails now, not after extraction
+        return efficientnet_lite0_features(tensors)
+    augmentation(augment or {}, tensors["values"].shape[-1])  # a bad setting fails now
     options = {"augment": augment or {}, **({"weights": weights} if weights else {})}
-    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), encoder,
-                            options)
+    return for_encoder(tensors, tensors["values"], encoder, options)
 
 
 def load_efficientnet_lite0() -> torch.nn.Module:
@@ -118,17 +144,20 @@ def load_efficientnet_lite0() -> torch.nn.Module:
 
 
 @torch.no_grad()
-def efficientnet_lite0_features(manifest: pd.DataFrame, size: int) -> FeatureTable:
+def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
     """Frozen, average-pooled 1,280-d EfficientNet-Lite0 features, for an MLP encoder.
 
     The network runs once per image here, never per epoch, and the features are cached.
     Inputs are scaled as it was trained, (x - 0.5) / 0.5, which `image_transform` does.
-    Images are decoded one batch at a time, so memory holds vectors, not pictures.
     """
-    network, transform = load_efficientnet_lite0(), image_transform(size)
-
-    def embed(paths: list[str]) -> np.ndarray:
-        images = torch.stack([transform(load_image(path)) for path in paths])
-        return network.extract_features(images).mean(dim=(2, 3)).numpy()
-
-    return extract_in_batches(manifest, "image", embed, 1280, PRETRAINED_BATCH, "mlp")
+    network = load_efficientnet_lite0()
+    present = tensors["present"]
+    values = np.zeros((len(present), EFFICIENTNET_WIDTH), dtype=np.float32)
+    positions = np.flatnonzero(present)
+    batches = [positions[i:i + PRETRAINED_BATCH]
+               for i in range(0, len(positions), PRETRAINED_BATCH)]
+    for batch in tqdm(batches, desc="image efficientnet_lite0", unit="batch", leave=False,
+                      disable=None):
+        images = torch.from_numpy(tensors["values"][batch])
+        values[batch] = network.extract_features(images).mean(dim=(2, 3)).numpy()
+    return for_encoder(tensors, values, "mlp")

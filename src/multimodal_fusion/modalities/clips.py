@@ -1,0 +1,71 @@
+"""Cleaned audio clips on disk, written as they come and read back one at a time.
+
+Audio preprocessing (resampling, denoising, trimming) is the slow part of audio features, and
+its result does not depend on which features are computed from it. Keeping it on disk lets a
+change of feature settings skip it, and keeps memory flat: a 100,000-clip dataset never sits
+in RAM at once. A store is a folder with every clip's float32 samples end to end in one file
+and an index (the manifest position, offset and length of each clip) beside it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from multimodal_fusion.npz import read_npz, write_npz
+
+SAMPLES_FILE = "samples.f32"
+INDEX_FILE = "index.npz"
+ClipStore = dict[str, np.ndarray]
+
+
+def write_clip_store(folder: Path, positions: Iterable[int], clips: Iterable[np.ndarray],
+                     rows: int, sample_rate: int, key: str) -> ClipStore:
+    """Stream `clips` (one per position, in order) into a new store at `folder`.
+
+    The store is built in a scratch folder and renamed at the end, so an interrupted run
+    never leaves half a store that a later run would trust. If another process (a torchrun
+    rank) finished the same store first, its copy is kept.
+    """
+    scratch = folder.with_name(f"{folder.name}.partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    offsets = np.zeros(rows, dtype=np.int64)
+    lengths = np.zeros(rows, dtype=np.int64)
+    present = np.zeros(rows, dtype=bool)
+    written = 0
+    with (scratch / SAMPLES_FILE).open("wb") as handle:
+        for position, clip in zip(positions, clips, strict=True):
+            samples = np.ascontiguousarray(clip, dtype=np.float32)
+            handle.write(samples.tobytes())
+            offsets[position], lengths[position] = written, samples.size
+            present[position] = True
+            written += samples.size
+    write_npz(scratch / INDEX_FILE, {"offset": offsets, "length": lengths, "present": present,
+                                     "sample_rate": np.array(sample_rate), "key": np.array(key)})
+    try:
+        scratch.rename(folder)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return read_clip_store(folder)
+
+
+def read_clip_store(folder: Path) -> ClipStore:
+    """A store's index, with the folder it lives in; no samples are read yet."""
+    return read_npz(folder / INDEX_FILE) | {"folder": np.array(str(folder))}
+
+
+def clip_locations(store: ClipStore) -> list[tuple[str, int, int]]:
+    """(samples file, offset, length) of each present clip, in manifest order."""
+    samples = str(Path(str(store["folder"])) / SAMPLES_FILE)
+    return [(samples, int(store["offset"][i]), int(store["length"][i]))
+            for i in np.flatnonzero(store["present"])]
+
+
+def read_clip(location: tuple[str, int, int]) -> np.ndarray:
+    """One clip's samples, read straight from the store's file."""
+    path, offset, length = location
+    return np.fromfile(path, dtype=np.float32, count=length, offset=4 * offset)
