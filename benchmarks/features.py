@@ -1,12 +1,17 @@
-"""Feature extraction on the demo: throughput per modality, and a cached rerun against a cold one.
+"""Feature extraction on the demo: throughput per extractor, cache and worker processes.
 
 Run from the project's root after `kedro run --pipeline=train` (which builds the demo and
 its split):
 
     python benchmarks/features.py
 
-Both comparisons are measured in this one process: the `features` pipeline runs through a
-KedroSession with an empty cache folder (cold), then again with the folder it filled (warm).
+Everything is measured in this one process, as ratios against a baseline measured here too:
+- items/s of each modality's steps alone, in this process (one worker);
+- the `features` pipeline through a KedroSession with an empty cache folder (cold, with the
+  default `feature_workers: auto`), then again with the folder it filled (cached);
+- audio preprocessing + MFCC in one process against the worker-process path with every
+  core, worker start-up included, on the demo and on the demo's clips four times over. (The
+  pipeline itself starts workers only when the work left would take over 10 s.)
 """
 
 from __future__ import annotations
@@ -16,14 +21,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 import pandas as pd
+from joblib.externals.loky import get_reusable_executor
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from multimodal_fusion.modalities.audio import AudioSettings, extract_audio_features
-from multimodal_fusion.modalities.image import extract_image_tensors
-from multimodal_fusion.modalities.text import TextSettings, fit_text_features, text_features
+from multimodal_fusion import modalities
+from multimodal_fusion.modalities import resolve_workers
+from multimodal_fusion.modalities.audio import AudioPreprocessing, clip_features, preprocess_clips
+from multimodal_fusion.modalities.image import extract_image_tensors, image_features
+from multimodal_fusion.modalities.text import (
+    TextPreprocessing,
+    TextSettings,
+    clean_texts,
+    fit_text_features,
+    text_features,
+)
 
 SPLIT = Path("data/03_primary/split_manifest.parquet")
 
@@ -34,37 +49,77 @@ def timed(action) -> float:
     return time.perf_counter() - started
 
 
-def throughput(manifest: pd.DataFrame) -> None:
-    """Items per second of each extractor alone, on every sample that has the modality."""
-    vectorizer = fit_text_features(manifest.loc[manifest["split"] == "train", "text"].tolist(),
-                           TextSettings())
-    extractors = {
-        "image": lambda: extract_image_tensors(manifest, 32),
-        "text": lambda: text_features(manifest, vectorizer),
-        "audio": lambda: extract_audio_features(manifest, AudioSettings()),
-    }
-    for modality, extract in extractors.items():
-        items = int((manifest[modality] != "").sum())
-        seconds = timed(extract)
-        print(f"{modality:6s} {items:5d} items in {seconds:6.2f} s: {items / seconds:8.0f} items/s")
+def report(name: str, items: int, seconds: float) -> None:
+    print(f"{name:32s} {items:5d} items in {seconds:6.2f} s: {items / seconds:8.0f} items/s")
 
 
-def features_run(cache: str) -> float:
+def throughput(manifest: pd.DataFrame, scratch: Path) -> None:
+    """Items per second of each step alone, on every sample that has the modality."""
+    counts = {m: int((manifest[m] != "").sum()) for m in ("image", "text", "audio")}
+    tensors = {}
+    report("image preprocessing (32 px)", counts["image"],
+           timed(lambda: tensors.setdefault("32", extract_image_tensors(manifest, 32))))
+    report("image efficientnet_lite0 (96 px)", counts["image"], timed(
+        lambda: image_features(extract_image_tensors(manifest, 96), "efficientnet_lite0")))
+    cleaned = manifest.assign(text=clean_texts(manifest["text"].tolist(), TextPreprocessing()))
+    train = cleaned.loc[cleaned["split"] == "train", "text"].tolist()
+    for extractor in ("tfidf", "word2vec", "minilm"):
+        state = fit_text_features(train, TextSettings(extractor=extractor), seed=42)
+        report(f"text {extractor}", counts["text"],
+               timed(lambda state=state: text_features(cleaned, state)))
+    store = {}
+    report("audio preprocessing", counts["audio"], timed(lambda: store.setdefault(
+        "clips", preprocess_clips(manifest, AudioPreprocessing(), scratch / "clips", "k"))))
+    for extractor in ("mfcc", "plp", "logmel"):
+        settings = {"extractor": extractor}
+        report(f"audio {extractor}", counts["audio"],
+               timed(lambda s=settings: clip_features(manifest, store["clips"], s)))
+
+
+def audio_workers(manifest: pd.DataFrame, scratch: Path, workers: int) -> float:
+    """Seconds for audio preprocessing + MFCC with this many workers, their start-up included.
+
+    The worker path is forced (no 10 s threshold) to measure it on the demo.
+    """
+    def both():
+        folder = scratch / f"w{workers}-{time.time()}"
+        store = preprocess_clips(manifest, AudioPreprocessing(), folder, "k", workers)
+        clip_features(manifest, store, {"extractor": "mfcc"}, workers)
+
+    get_reusable_executor().shutdown(wait=True)
+    with patch.object(modalities, "PARALLEL_WORTH_SECONDS", 0.0):
+        return timed(both)
+
+
+def four_times_over(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The demo's rows four times, with new sample ids: a larger dataset of the same files."""
+    copies = [manifest.assign(sample_id=manifest["sample_id"] + f"-{i}") for i in range(4)]
+    return pd.concat(copies, ignore_index=True)
+
+
+def features_run(cache: str, workers: int | str) -> float:
     """Seconds the `features` pipeline takes inside a session, Kedro's start-up excluded."""
-    with KedroSession.create(project_path=Path.cwd(),
-                             runtime_params={"feature_cache": cache}) as session:
+    params = {"feature_cache": cache, "feature_workers": workers}
+    with KedroSession.create(project_path=Path.cwd(), runtime_params=params) as session:
         return timed(lambda: session.run(pipeline_names=["features"]))
 
 
 def main() -> int:
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
     bootstrap_project(Path.cwd())
-    throughput(pd.read_parquet(SPLIT))
-    with tempfile.TemporaryDirectory() as cache:
-        cold = features_run(cache)
-        warm = features_run(cache)
-    print(f"features pipeline: cold {cold:.2f} s, cached rerun {warm:.2f} s, "
-          f"{cold / warm:.1f}x faster")
+    manifest = pd.read_parquet(SPLIT)
+    cores = resolve_workers("auto")
+    with tempfile.TemporaryDirectory() as scratch:
+        throughput(manifest, Path(scratch))
+        cold = features_run(str(Path(scratch) / "cache"), "auto")
+        cached = features_run(str(Path(scratch) / "cache"), "auto")
+        print(f"features pipeline: cold {cold:.2f} s, cached rerun {cached:.2f} s "
+              f"({cold / cached:.1f}x faster)")
+        for name, rows in (("demo", manifest), ("demo x4", four_times_over(manifest))):
+            alone = audio_workers(rows, Path(scratch), 1)
+            parallel = audio_workers(rows, Path(scratch), cores)
+            print(f"audio preprocessing + mfcc, {name} ({len(rows)} clips): 1 worker "
+                  f"{alone:.2f} s, {cores} workers {parallel:.2f} s ({alone / parallel:.2f}x)")
     return 0
 
 
