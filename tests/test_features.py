@@ -325,7 +325,7 @@ def test_worker_processes_give_the_same_features_and_name_a_bad_file(tmp_path, m
     manifest = manifest_of("audio", [*paths, str(broken)])
     with pytest.raises(ModalityFileError, match=r"row 6 \(sample_id 's5'\).*broken\.wav"):
         preprocess_clips(manifest, AudioPreprocessing(), tmp_path / "bad", "k", workers=2)
-    assert not (tmp_path / "bad").exists()
+    assert not list(tmp_path.glob("bad*"))
 
 
 def test_audio_memory_does_not_grow_with_the_number_of_clips(tmp_path):

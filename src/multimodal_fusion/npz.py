@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write beside the target, then rename: a crash never leaves half a file behind."""
+    """Write beside the target, then rename: a crash never leaves half a file behind.
+
+    The scratch file is this process's own, so torchrun ranks writing the same cached table
+    at once cannot interleave their bytes; the last rename wins with a whole file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
     with partial.open("wb") as handle:
         np.savez(handle, **arrays)
     partial.replace(path)

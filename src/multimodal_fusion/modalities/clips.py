@@ -9,6 +9,7 @@ and an index (the manifest position, offset and length of each clip) beside it.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,13 +27,28 @@ def write_clip_store(folder: Path, positions: Iterable[int], clips: Iterable[np.
                      rows: int, sample_rate: int, key: str) -> ClipStore:
     """Stream `clips` (one per position, in order) into a new store at `folder`.
 
-    The store is built in a scratch folder and renamed at the end, so an interrupted run
-    never leaves half a store that a later run would trust. If another process (a torchrun
-    rank) finished the same store first, its copy is kept.
+    The store is built in this process's own scratch folder and renamed at the end, so an
+    interrupted run never leaves half a store that a later run would trust, and torchrun
+    ranks building the same store at once do not collide: whichever renames first is kept.
     """
-    scratch = folder.with_name(f"{folder.name}.partial")
+    scratch = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
+    try:
+        _write_clips(scratch, positions, clips, rows, sample_rate, key)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)  # a file failed: nothing half-done stays
+        raise
+    try:
+        scratch.rename(folder)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return read_clip_store(folder)
+
+
+def _write_clips(scratch: Path, positions: Iterable[int], clips: Iterable[np.ndarray],
+                 rows: int, sample_rate: int, key: str) -> None:
+    """The samples file, clip after clip, then the index that locates each clip in it."""
     offsets = np.zeros(rows, dtype=np.int64)
     lengths = np.zeros(rows, dtype=np.int64)
     present = np.zeros(rows, dtype=bool)
@@ -46,11 +62,6 @@ def write_clip_store(folder: Path, positions: Iterable[int], clips: Iterable[np.
             written += samples.size
     write_npz(scratch / INDEX_FILE, {"offset": offsets, "length": lengths, "present": present,
                                      "sample_rate": np.array(sample_rate), "key": np.array(key)})
-    try:
-        scratch.rename(folder)
-    except OSError:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return read_clip_store(folder)
 
 
 def read_clip_store(folder: Path) -> ClipStore:
