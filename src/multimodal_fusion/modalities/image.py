@@ -18,6 +18,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from multimodal_fusion.modalities import FeatureTable, extract_per_file, for_encoder
+from multimodal_fusion.training.device import select_device
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
 IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
@@ -147,10 +148,12 @@ def load_efficientnet_lite0() -> torch.nn.Module:
 def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
     """Frozen, average-pooled 1,280-d EfficientNet-Lite0 features, for an MLP encoder.
 
-    The network runs once per image here, never per epoch, and the features are cached.
+    The network runs once per image here, never per epoch, in batches on the GPU when there
+    is one, and the features are cached.
     Inputs are scaled as it was trained, (x - 0.5) / 0.5, which `image_transform` does.
     """
-    network = load_efficientnet_lite0()
+    device = select_device()
+    network = load_efficientnet_lite0().to(device)
     present = tensors["present"]
     values = np.zeros((len(present), EFFICIENTNET_WIDTH), dtype=np.float32)
     positions = np.flatnonzero(present)
@@ -158,6 +161,6 @@ def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
                for i in range(0, len(positions), PRETRAINED_BATCH)]
     for batch in tqdm(batches, desc="image efficientnet_lite0", unit="batch", leave=False,
                       disable=None):
-        images = torch.from_numpy(tensors["values"][batch])
-        values[batch] = network.extract_features(images).mean(dim=(2, 3)).numpy()
+        images = torch.from_numpy(tensors["values"][batch]).to(device)
+        values[batch] = network.extract_features(images).mean(dim=(2, 3)).cpu().numpy()
     return for_encoder(tensors, values, "mlp")

@@ -29,6 +29,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from tqdm.auto import tqdm
 
 from multimodal_fusion.modalities import FeatureTable, feature_table, modality_cells
+from multimodal_fusion.training.device import select_device
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
 TEXT_FEATURES_VERSION = "text-2"
@@ -261,16 +262,20 @@ def load_minilm():
 @torch.no_grad()
 def minilm_embeddings(texts: list[str], state: dict) -> np.ndarray:
     """Sentence vectors as the model was trained to give them: mean of the token states
-    under the attention mask, then unit length. Runs once per text, in batches."""
+    under the attention mask, then unit length. Runs once per text, in batches, on the GPU
+    when there is one."""
     settings = TextSettings(**state["settings"])
+    device = select_device()
     tokenizer, model = load_minilm()
+    model.to(device)
     batches = range(0, len(texts), settings.batch_size)
     out = []
     for start in tqdm(batches, desc="text minilm", unit="batch", leave=False, disable=None):
         tokens = tokenizer(texts[start:start + settings.batch_size], padding=True,
-                           truncation=True, max_length=settings.max_length, return_tensors="pt")
+                           truncation=True, max_length=settings.max_length,
+                           return_tensors="pt").to(device)
         states = model(**tokens).last_hidden_state
         mask = tokens["attention_mask"].unsqueeze(-1).to(states.dtype)
         pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-        out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+        out.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
     return np.concatenate(out)
