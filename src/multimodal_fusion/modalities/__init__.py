@@ -141,11 +141,11 @@ def file_error(manifest: pd.DataFrame, row: Any, column: str, path: str,
 
 
 def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str], np.ndarray],
-                     shape: tuple[int, ...], encoder: str,
-                     encoder_options: dict | None = None, workers: int = 1) -> FeatureTable:
+                     shape: tuple[int, ...], workers: int = 1) -> FeatureTable:
     """Run `extract` on every non-empty cell of `column`, zeros elsewhere, with a progress bar.
 
     A file that fails is reported with its row, so one bad file is easy to find and fix.
+    The table names no encoder yet: the extraction step that follows chooses it.
     """
     cells = modality_cells(manifest, column)
     present = (cells != "").to_numpy()
@@ -157,4 +157,4 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
         if not ok:
             raise file_error(manifest, cells.index[position], column, path, result)
         values[position] = result
-    return feature_table(manifest, values, present, encoder, encoder_options)
+    return feature_table(manifest, values, present, encoder="")

@@ -103,8 +103,7 @@ def extract_image_tensors(manifest: pd.DataFrame, size: int, workers: int = 1,
         image = load_image(path)
         return transform(centre_square(image) if fit == "crop" else image).numpy()
 
-    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), "",
-                            workers=workers)
+    return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), workers)
 
 
 def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
