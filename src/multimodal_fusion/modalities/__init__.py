@@ -140,6 +140,18 @@ def file_error(manifest: pd.DataFrame, row: Any, column: str, path: str,
         f"Replace the file or empty the cell to mark the {column} as missing")
 
 
+def checked_results(manifest: pd.DataFrame, column: str, positions: Sequence[int],
+                    results: Iterator[tuple[bool, Any]]) -> Iterator[Any]:
+    """`map_in_order`'s results for the files at these manifest positions, in order; the
+    first failure stops the run with that file's row, path and fix."""
+    cells = modality_cells(manifest, column)
+    for position, (ok, result) in zip(positions, results, strict=True):
+        if not ok:
+            raise file_error(manifest, cells.index[position], column, cells.iloc[position],
+                             result)
+        yield result
+
+
 def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str], np.ndarray],
                      shape: tuple[int, ...], workers: int = 1) -> FeatureTable:
     """Run `extract` on every non-empty cell of `column`, zeros elsewhere, with a progress bar.
@@ -151,10 +163,8 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
     present = (cells != "").to_numpy()
     values = np.zeros((len(manifest), *shape), dtype=np.float32)
     positions = np.flatnonzero(present)
-    paths = cells.iloc[positions].tolist()
-    results = map_in_order(extract, paths, workers, f"{column} files")
-    for position, path, (ok, result) in zip(positions, paths, results, strict=True):
-        if not ok:
-            raise file_error(manifest, cells.index[position], column, path, result)
+    results = map_in_order(extract, cells.iloc[positions].tolist(), workers, f"{column} files")
+    for position, result in zip(positions, checked_results(manifest, column, positions, results),
+                                strict=True):
         values[position] = result
     return feature_table(manifest, values, present, encoder="")

@@ -19,8 +19,8 @@ import pandas as pd
 
 from multimodal_fusion.modalities import (
     FeatureTable,
+    checked_results,
     feature_table,
-    file_error,
     map_in_order,
     modality_cells,
 )
@@ -230,18 +230,10 @@ def preprocess_clips(manifest: pd.DataFrame, settings: AudioPreprocessing, folde
     """
     cells = modality_cells(manifest, "audio")
     positions = np.flatnonzero((cells != "").to_numpy())
-    paths = cells.iloc[positions].tolist()
-
-    def cleaned():
-        results = map_in_order(lambda path: clean_clip(path, settings), paths, workers,
-                               "audio preprocessing")
-        for position, path, (ok, result) in zip(positions, paths, results, strict=True):
-            if not ok:
-                raise file_error(manifest, cells.index[position], "audio", path, result)
-            yield result
-
-    return write_clip_store(folder, positions, cleaned(), len(manifest), settings.sample_rate,
-                            key)
+    results = map_in_order(lambda path: clean_clip(path, settings),
+                           cells.iloc[positions].tolist(), workers, "audio preprocessing")
+    cleaned = checked_results(manifest, "audio", positions, results)
+    return write_clip_store(folder, positions, cleaned, len(manifest), settings.sample_rate, key)
 
 
 def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
@@ -260,10 +252,7 @@ def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
     positions = np.flatnonzero(present)
     results = map_in_order(lambda location: transform(read_clip(location), features),
                            clip_locations(store), workers, "audio features")
-    cells = modality_cells(manifest, "audio")
-    for position, (ok, result) in zip(positions, results, strict=True):
-        if not ok:
-            raise file_error(manifest, cells.index[position], "audio", cells.iloc[position],
-                             result)
+    for position, result in zip(positions, checked_results(manifest, "audio", positions, results),
+                                strict=True):
         values[position] = result
     return feature_table(manifest, values, present, encoder)
