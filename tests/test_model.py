@@ -3,9 +3,11 @@ import json
 
 import pytest
 import torch
+from kedro.io import DatasetError
 
 from multimodal_fusion.datasets import TorchModelDataset
 from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.models.encoders import SmallCNN
 
 MODALITIES = ("audio", "image", "text")
 SPEC = {
@@ -69,6 +71,16 @@ def test_saved_model_reloads_to_identical_outputs(model, tmp_path):
                                model(inputs, presence(("text",))))
 
 
+def test_weights_from_another_architecture_fail_with_the_file_and_the_fix(model, tmp_path):
+    dataset = TorchModelDataset(filepath=str(tmp_path / "model.safetensors"))
+    dataset.save(model)
+    spec = json.loads((tmp_path / "model.json").read_text())
+    spec["embedding_dim"] = 4
+    (tmp_path / "model.json").write_text(json.dumps(spec))
+    with pytest.raises(DatasetError, match=r"model\.safetensors does not fit.*--pipeline=train"):
+        dataset.load()
+
+
 def test_unknown_fusion_strategy_is_named_in_the_error():
     with pytest.raises(ValueError, match="unknown fusion strategy 'magic'.*concat"):
         MultimodalClassifier({**SPEC, "fusion": "magic"})
@@ -106,3 +118,16 @@ def test_embedding_bag_text_encoder_ignores_padding_and_trains():
     logits.sum().backward()
     assert model.encoders["text"].bag.weight.grad[2].abs().sum() > 0
     assert model.encoders["text"].bag.weight.grad[0].abs().sum() == 0
+
+
+def test_small_cnn_knows_where_a_stroke_is():
+    """Global pooling alone would see a stroke moved across the image as the same image."""
+    top_left, bottom_right = torch.zeros(2, 3, 48, 48), torch.zeros(2, 3, 48, 48)
+    top_left[:, :, 12:14, 12:14] = 1.0
+    bottom_right[:, :, 28:30, 28:30] = 1.0
+    torch.manual_seed(0)
+    globally_pooled = SmallCNN(3, 8, grid=1).eval()
+    torch.testing.assert_close(globally_pooled(top_left), globally_pooled(bottom_right))
+    torch.manual_seed(0)
+    default = SmallCNN(3, 8).eval()
+    assert not torch.allclose(default(top_left), default(bottom_right), atol=1e-3)

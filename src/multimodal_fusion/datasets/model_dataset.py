@@ -31,7 +31,14 @@ class TorchModelDataset(AbstractVersionedDataset[MultimodalClassifier, Multimoda
         weights = Path(self._get_load_path())
         spec = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
         model = MultimodalClassifier(spec)
-        model.load_state_dict(load_file(weights))
+        try:
+            model.load_state_dict(load_file(weights))
+        except RuntimeError as error:
+            raise DatasetError(
+                f"{weights} does not fit the architecture its spec describes in this version "
+                f"of multimodal_fusion; another version probably saved it. Retrain it with "
+                f"`kedro run --pipeline=train`, or install the version that saved it.\n{error}"
+            ) from error
         return model.eval()
 
     def save(self, data: MultimodalClassifier) -> None:
