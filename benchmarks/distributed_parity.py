@@ -4,10 +4,12 @@ Run from the project's root, after `kedro run --pipeline=train` has built the fe
 
     python benchmarks/distributed_parity.py
 
-For each of three seeds it trains and evaluates once in one process and once under
+For each of six seeds it trains and evaluates once in one process and once under
 torchrun with two CPU ranks (gloo), prints the test accuracies, and exits 1 if their means
-differ by more than one point. One seed alone would not do: on the demo's 360 test samples
-a run's accuracy moves by a point or two from seed to seed whatever the path.
+differ by more than one point. Fewer seeds would not do: on the demo's 360 test samples
+the two paths differ by about a point either way from seed to seed (their float sums run
+in another order, and training amplifies that), so the mean of three differences still
+strays past a point now and then; the mean of six stays within half a point.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 METRICS = Path("data/08_reporting/metrics.json")
 TOLERANCE = 0.01
 STAGES = "--pipelines=training,evaluation"
-SEEDS = (42, 43, 44)
+SEEDS = (42, 43, 44, 45, 46, 47)
 
 
 def run(command: list[str]) -> tuple[float, float]:
