@@ -2,9 +2,11 @@ import itertools
 
 import pytest
 import torch
+from torch.nn import functional
 
 from multimodal_fusion.fusion import STRATEGY_NAMES, build_fusion, modalities_for
 from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.training.device import autocast
 
 MODALITIES = ("audio", "image", "text")
 SHAPES = {"image": [3, 8, 8], "text": [12], "audio": [10]}
@@ -55,6 +57,21 @@ def test_any_missing_subset_gives_finite_outputs_and_gradients(strategy, missing
     assert torch.isfinite(logits).all()
     logits.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_every_strategy_trains_under_bf16_autocast_with_modalities_missing(strategy):
+    """The mixed precision of the CUDA path, through the CPU's bf16 autocast: no GPU needed."""
+    model = make_model(strategy).train()
+    with autocast(torch.device("cpu"), enabled=True):
+        fused, unimodal = model(inputs(), presence(("image",)), with_unimodal=True)
+    assert all(logits.dtype == torch.bfloat16 for logits in unimodal.values())
+    loss = functional.cross_entropy(fused.float(), torch.tensor([0, 1, 2, 0, 1]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert torch.isfinite(fused.float()).all()
 
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)

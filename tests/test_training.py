@@ -72,6 +72,15 @@ def test_early_stopping_keeps_the_best_epoch():
     assert len(history) - 1 - best == 2
 
 
+def test_the_bf16_training_path_learns(monkeypatch):
+    """What CUDA runs under `mixed_precision: auto`, forced onto the CPU's bf16 autocast."""
+    monkeypatch.setattr(engine, "uses_bf16", lambda device, mode: True)
+    model, history = train_model(toy_inputs(), with_fit(max_epochs=10), seed=5)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert max(h["val_macro_f1"] for h in history) >= 0.75
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_modality_dropout_only_hides_present_modalities():
     present = {"audio": torch.tensor([True, False] * 500)}
     batch = Batch({"audio": torch.zeros(1000, 2)}, present, None)
