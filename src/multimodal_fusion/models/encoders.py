@@ -12,7 +12,8 @@ class SmallCNN(nn.Module):
 
     Pooling to one value per channel would forget where a stroke is, and that is what tells
     a 0 from a 6 or an 8: on the demo's validation images the grid raised the encoder's
-    accuracy alone from 0.89 to 0.96 (means over three seeds) at no cost in speed.
+    accuracy alone from 0.89 to 0.96 (means over three seeds), for a projection four
+    times wider and no more convolution.
     """
 
     def __init__(self, in_channels: int, output_dim: int, width: int = 16, grid: int = 2) -> None:
