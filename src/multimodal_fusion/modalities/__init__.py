@@ -152,6 +152,20 @@ def checked_results(manifest: pd.DataFrame, column: str, positions: Sequence[int
         yield result
 
 
+def values_per_file(manifest: pd.DataFrame, column: str, present: np.ndarray,
+                    items: Sequence[Any], function: Callable[[Any], np.ndarray],
+                    shape: tuple[int, ...], workers: int, description: str) -> np.ndarray:
+    """`function` of each item (one per present sample, in order) in one array, zeros where a
+    sample lacks the modality; the first failure stops the run with its row, file and fix."""
+    values = np.zeros((len(manifest), *shape), dtype=np.float32)
+    positions = np.flatnonzero(present)
+    results = map_in_order(function, items, workers, description)
+    for position, result in zip(positions, checked_results(manifest, column, positions, results),
+                                strict=True):
+        values[position] = result
+    return values
+
+
 def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str], np.ndarray],
                      shape: tuple[int, ...], workers: int = 1) -> FeatureTable:
     """Run `extract` on every non-empty cell of `column`, zeros elsewhere, with a progress bar.
@@ -161,10 +175,6 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
     """
     cells = modality_cells(manifest, column)
     present = (cells != "").to_numpy()
-    values = np.zeros((len(manifest), *shape), dtype=np.float32)
-    positions = np.flatnonzero(present)
-    results = map_in_order(extract, cells.iloc[positions].tolist(), workers, f"{column} files")
-    for position, result in zip(positions, checked_results(manifest, column, positions, results),
-                                strict=True):
-        values[position] = result
+    values = values_per_file(manifest, column, present, cells[present].tolist(), extract, shape,
+                             workers, f"{column} files")
     return feature_table(manifest, values, present, encoder="")

@@ -23,6 +23,7 @@ from multimodal_fusion.modalities import (
     feature_table,
     map_in_order,
     modality_cells,
+    values_per_file,
 )
 from multimodal_fusion.modalities.clips import (
     ClipStore,
@@ -248,11 +249,7 @@ def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
     else:
         shape, encoder, transform = logmel_shape(features), "small_cnn", logmel_image
     present = store["present"]
-    values = np.zeros((len(manifest), *shape), dtype=np.float32)
-    positions = np.flatnonzero(present)
-    results = map_in_order(lambda location: transform(read_clip(location), features),
-                           clip_locations(store), workers, "audio features")
-    for position, result in zip(positions, checked_results(manifest, "audio", positions, results),
-                                strict=True):
-        values[position] = result
+    values = values_per_file(manifest, "audio", present, clip_locations(store),
+                             lambda location: transform(read_clip(location), features), shape,
+                             workers, "audio features")
     return feature_table(manifest, values, present, encoder)
