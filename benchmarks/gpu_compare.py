@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 from sklearn.metrics import f1_score
 
+# The GPU machine cannot pip-install the project: import it from the source tree.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from multimodal_fusion.fusion import STRATEGY_NAMES  # noqa: E402
