@@ -34,8 +34,9 @@ from sklearn.metrics import f1_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from multimodal_fusion.fusion import STRATEGY_NAMES  # noqa: E402
-from multimodal_fusion.training.engine import predict_proba, train_on_inputs  # noqa: E402
-from multimodal_fusion.training.inputs import batch_for_split  # noqa: E402
+from multimodal_fusion.models.inputs import batch_for_split  # noqa: E402
+from multimodal_fusion.models.predict import predict_proba  # noqa: E402
+from multimodal_fusion.training.engine import train_on_inputs  # noqa: E402
 
 INPUTS = Path("data/05_model_input/model_inputs.npz")
 PARAMETERS = Path("conf/base/parameters_training.yml")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
@@ -13,6 +15,16 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_project(folder: Path) -> Path:
+    """A copy of the project's configuration, so runs write under `folder`, not the repo."""
+    shutil.copytree(REPO / "conf" / "base", folder / "conf" / "base")
+    (folder / "conf" / "local").mkdir()
+    shutil.copy(REPO / "pyproject.toml", folder / "pyproject.toml")
+    (folder / "src").mkdir()  # the package itself is the installed one
+    return folder
 
 
 def write_tone(path, sample_rate: int = 22_050, seconds: float = 0.5, channels: int = 1,

@@ -2,15 +2,14 @@ import numpy as np
 import pytest
 
 from multimodal_fusion.demo.generator import (
-    CLEAN,
     CORRUPTED,
     MISSING,
     DemoSettings,
-    accuracy_ceiling,
     build_demo,
     draw_modality_states,
     make_sentence,
 )
+from multimodal_fusion.evaluation.ceiling import CLEAN, accuracy_ceiling
 
 SENTENCE_WORDS = ("sieben", "seven", "sept", "siete", "sette", "sete", "zeven")
 
@@ -50,13 +49,6 @@ def test_missing_modalities_are_empty_cells(demo):
             assert (getattr(row, modality) == "") == (states[row.sample_id][modality] == MISSING)
 
 
-def test_ceiling_is_one_minus_nine_tenths_of_the_hopeless_share():
-    states = {"image": [CLEAN, CORRUPTED, CORRUPTED, MISSING],
-              "text": [CORRUPTED, CORRUPTED, CLEAN, CORRUPTED],
-              "audio": [CORRUPTED, CORRUPTED, CORRUPTED, MISSING]}
-    assert accuracy_ceiling(states) == pytest.approx(1 - 0.9 * 2 / 4)
-
-
 def test_ceiling_at_the_default_p_is_about_094():
     rng = np.random.default_rng(0)
     assert accuracy_ceiling(draw_modality_states(20_000, 0.4, 0.0, rng)) == pytest.approx(
@@ -89,3 +81,21 @@ def test_rendered_files_differ_between_clean_and_corrupted(tmp_path):
 def test_a_larger_count_reuses_images_with_new_text(demo):
     assert len(demo.manifest) == 3000
     assert demo.manifest["text"].nunique() > 1000
+
+
+def test_the_tabular_option_adds_a_cue_that_carries_the_digit_and_keeps_the_rest():
+    plain = build_demo(DemoSettings(n_samples=400, missing_p=0.1, seed=4))
+    demo = build_demo(DemoSettings(n_samples=400, missing_p=0.1, tabular=True, seed=4))
+    assert "cue" not in plain.manifest.columns
+    shared = list(plain.manifest.columns)
+    assert demo.manifest[shared].equals(plain.manifest)
+    states = demo.metadata["states"]
+    tabular = np.array([states[s]["tabular"] for s in demo.manifest["sample_id"]])
+    read = demo.manifest["cue"].replace("", "nan").astype(float).round()
+    right = read == demo.manifest["label"].astype(float)
+    assert right[tabular == CLEAN].mean() > 0.97 and right[tabular == CORRUPTED].mean() < 0.3
+    assert set(demo.manifest["cue_band"][tabular == CLEAN]) == {"low", "mid", "high", ""}
+    missing = demo.manifest[tabular == MISSING]
+    assert len(missing) > 10 and (missing["cue"] == "").all() and (missing["cue_band"] == "").all()
+    uninformative = np.mean([all(v != CLEAN for v in s.values()) for s in states.values()])
+    assert demo.metadata["ceiling"] == pytest.approx(1 - 0.9 * uninformative)

@@ -4,14 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_tone
+from conftest import write_image, write_tone
+from multimodal_fusion.modalities.audio import audio_vectors, preprocess_audio
 from multimodal_fusion.modalities.cache import cached_features, fingerprint
-from multimodal_fusion.pipelines.features.nodes import (
-    audio_vectors,
-    encode_images,
-    preprocess_audio,
-    preprocess_images,
-)
+from multimodal_fusion.modalities.image import encode_images, preprocess_images
 
 SETTINGS = {"sample_rate": 16000, "n_mfcc": 13, "trim_top_db": 30, "segments": 2}
 CLEANING = {"sample_rate": 16000, "trim_top_db": 30}
@@ -21,8 +17,9 @@ FEATURES = {"extractor": "mfcc", "n_mfcc": 13, "segments": 2}
 @pytest.fixture
 def manifest(tmp_path) -> pd.DataFrame:
     clips = [write_tone(tmp_path / f"{i}.wav", frequency=300 + 100 * i) for i in range(3)]
+    image = write_image(tmp_path / "b.png")
     return pd.DataFrame({"sample_id": ["a", "b", "c"], "audio": [clips[0], "", clips[2]],
-                         "image": ["", "", ""]}, index=pd.RangeIndex(1, 4))
+                         "image": ["", image, ""]}, index=pd.RangeIndex(1, 4))
 
 
 def key(manifest, settings=SETTINGS, version="v1"):

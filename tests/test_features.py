@@ -5,12 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import torch
 from PIL import Image
 
 from conftest import write_image, write_tone
-from multimodal_fusion import modalities
-from multimodal_fusion.modalities import ModalityFileError
+from multimodal_fusion.modalities import common
 from multimodal_fusion.modalities.audio import (
     AudioFeatures,
     AudioPreprocessing,
@@ -21,12 +19,8 @@ from multimodal_fusion.modalities.audio import (
     preprocess_clips,
     spectral_gate,
 )
-from multimodal_fusion.modalities.image import (
-    augment_batch,
-    augmentation,
-    extract_image_tensors,
-    image_features,
-)
+from multimodal_fusion.modalities.common import ModalityFileError
+from multimodal_fusion.modalities.image import extract_image_tensors, image_features
 from multimodal_fusion.modalities.text import (
     TextPreprocessing,
     TextSettings,
@@ -256,25 +250,15 @@ def test_transparent_areas_are_laid_over_white(tmp_path):
     np.testing.assert_allclose(table["values"][0], 1.0)
 
 
-def test_augmentation_draws_anew_per_image_and_keeps_shape_and_range():
-    assert augmentation({}, 16) is None
-    assert augmentation({"rotation": 0, "crop_scale": 1.0, "colour_jitter": 0}, 16) is None
-    transform = augmentation({"rotation": 20, "crop_scale": 0.7, "horizontal_flip": True,
-                              "colour_jitter": 0.3}, 16)
-    images = torch.rand(6, 3, 16, 16) * 2 - 1
-    torch.manual_seed(0)
-    first = augment_batch(images, transform)
-    torch.manual_seed(0)
-    assert torch.equal(first, augment_batch(images, transform))
-    assert first.shape == images.shape and first.min() >= -1.0 and first.max() <= 1.0
-    twins = augment_batch(images[:1].repeat(6, 1, 1, 1), transform)
-    assert not torch.allclose(twins[0], twins[1])
-
-
 def test_augmentation_settings_travel_to_the_model(tmp_path):
     path = write_image(tmp_path / "a.png")
     table = images_for(manifest_of("image", [path]), size=8, augment={"rotation": 5})
-    assert json.loads(str(table["encoder_options"])) == {"augment": {"rotation": 5}}
+    assert json.loads(str(table["encoder_options"])) == {"augment": {
+        "rotation": 5, "crop_scale": 1.0, "horizontal_flip": False, "colour_jitter": 0.0}}
+    with pytest.raises(ValueError, match=r"image.features.augment: unknown key 'rotate'.*rotation"):
+        images_for(manifest_of("image", [path]), size=8, augment={"rotate": 5})
+    with pytest.raises(ValueError, match="crop_scale in"):
+        images_for(manifest_of("image", [path]), size=8, augment={"crop_scale": 1.5})
 
 
 def test_efficientnet_lite0_gives_frozen_deterministic_pretrained_features(tmp_path):
@@ -311,8 +295,8 @@ def test_spectral_gate_removes_background_hiss_and_keeps_the_tone():
 
 
 def test_worker_processes_give_the_same_features_and_name_a_bad_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(modalities, "PARALLEL_WORTH_SECONDS", 0.0)
-    monkeypatch.setattr(modalities, "CHUNK_FILES", 2)
+    monkeypatch.setattr(common, "PARALLEL_WORTH_SECONDS", 0.0)
+    monkeypatch.setattr(common, "CHUNK_FILES", 2)
     paths = [write_tone(tmp_path / f"{i}.wav", frequency=200.0 + 150 * i) for i in range(5)]
     manifest = manifest_of("audio", [*paths[:2], "", *paths[2:]])
     alone = audio_features(manifest, tmp_path, n_mfcc=13)

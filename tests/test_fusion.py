@@ -4,12 +4,20 @@ import pytest
 import torch
 from torch.nn import functional
 
-from multimodal_fusion.fusion import STRATEGY_NAMES, build_fusion, modalities_for
+from multimodal_fusion.device import autocast
+from multimodal_fusion.fusion import (
+    STRATEGY_NAMES,
+    UNIMODAL_BASELINES,
+    applies_to,
+    build_fusion,
+    modalities_for,
+    strategy_options,
+)
+from multimodal_fusion.modalities import MODALITY_NAMES
 from multimodal_fusion.models.classifier import MultimodalClassifier
-from multimodal_fusion.training.device import autocast
 
-MODALITIES = ("audio", "image", "text")
-SHAPES = {"image": [3, 8, 8], "text": [12], "audio": [10]}
+MODALITIES = ("audio", "image", "tabular", "text")
+SHAPES = {"image": [3, 8, 8], "text": [12], "audio": [10], "tabular": [5]}
 SUBSETS = [c for r in range(len(MODALITIES) + 1) for c in itertools.combinations(MODALITIES, r)]
 
 
@@ -92,14 +100,19 @@ def test_deterministic_under_a_seed(strategy):
                               make_model(strategy, seed=4)(inputs(), presence()))
 
 
-def test_unimodal_baselines_keep_only_their_modality():
+def test_unimodal_baselines_follow_the_modality_registry_and_keep_only_their_modality():
+    assert set(UNIMODAL_BASELINES) == {f"{m}_only" for m in MODALITY_NAMES}
     assert make_model("text_only").modalities == ["text"]
+    assert make_model("tabular_only").modalities == ["tabular"]
     with pytest.raises(ValueError, match="needs audio features"):
         modalities_for("audio_only", ["image", "text"])
+    assert not applies_to("audio_only", ["image", "text"])
+    assert applies_to("concat", ["text"]) and not applies_to("concat", [])
 
 
 def test_fixed_weights_silence_a_zero_weighted_modality():
-    model = make_model("weighted_sum", options={"weights": {"image": 1, "text": 0, "audio": 2}})
+    model = make_model("weighted_sum",
+                       options={"weights": {"image": 1, "text": 0, "audio": 2, "tabular": 1}})
     original = inputs()
     changed = {**original, "text": original["text"] * 50}
     torch.testing.assert_close(model(original, presence()), model(changed, presence()))
@@ -108,3 +121,22 @@ def test_fixed_weights_silence_a_zero_weighted_modality():
 def test_unknown_strategy_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown fusion strategy 'magic'.*low_rank.*image_only"):
         build_fusion("magic", {"text": 4}, hidden_dim=8, num_classes=2)
+
+
+def test_fixed_weights_must_weigh_every_modality():
+    with pytest.raises(ValueError, match="lack tabular"):
+        make_model("weighted_sum", options={"weights": {"image": 1, "text": 0, "audio": 2}})
+
+
+def test_options_are_per_strategy_and_a_misspelt_key_is_named():
+    options = {"low_rank": {"rank": 2}, "tensor": {"tensor_dim": 3}}
+    assert strategy_options("low_rank", options) == {"rank": 2}
+    assert strategy_options("transformer", options) == {"heads": 4, "layers": 2}
+    assert strategy_options("concat", options) == {}
+    with pytest.raises(ValueError, match=r"fusion_options: unknown key 'rnak'.*low_rank"):
+        strategy_options("concat", {"rnak": 4})
+    with pytest.raises(ValueError, match=r"fusion_options.low_rank: unknown key 'rnak'.*rank"):
+        strategy_options("concat", {"low_rank": {"rnak": 4}})
+    with pytest.raises(ValueError, match=r"fusion_options.tensor: unknown key 'rank'.*tensor_dim"):
+        build_fusion("tensor", {"text": 4}, hidden_dim=8, num_classes=2, options={"rank": 4})
+    assert make_model("low_rank", options={"rank": 2}).fusion.rank_weights.shape == (1, 2)

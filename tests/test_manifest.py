@@ -68,7 +68,6 @@ def test_an_empty_file_cell_is_missing_not_an_error(tmp_path):
 
 @pytest.mark.parametrize("rows, fragment", [
     ([{"sample_id": "a", "text": "t"}], "no 'label' column"),
-    ([{"sample_id": "a", "label": "x"}], "none of the columns"),
     ([{"sample_id": "a", "label": "x", "text": "t"},
       {"sample_id": "a", "label": "y", "text": "u"}], "row 2"),
     ([{"sample_id": "a", "label": "", "text": "t"}], "empty label"),

@@ -1,4 +1,5 @@
 from multimodal_fusion.fusion import STRATEGY_NAMES
+from multimodal_fusion.modalities import MODALITY_NAMES
 from multimodal_fusion.pipeline_registry import register_pipelines
 
 
@@ -18,15 +19,18 @@ def test_train_needs_only_the_manifest_its_metadata_and_parameters():
         "manifest", "manifest_demo_metadata"}
 
 
-def test_features_has_one_namespace_per_modality():
-    features = register_pipelines()["features"]
-    assert {n.namespace for n in features.nodes} == {"image", "text", "audio"}
-    assert features.outputs() >= {"image_features", "text_features", "audio_features"}
+def test_features_has_one_namespace_per_registered_modality_feeding_training():
+    pipelines = register_pipelines()
+    assert {n.namespace for n in pipelines["features"].nodes} == set(MODALITY_NAMES)
+    tables = {f"{m}_features" for m in MODALITY_NAMES}
+    assert pipelines["features"].outputs() >= tables
+    build = next(n for n in pipelines["training"].nodes if n.name == "build_model_inputs")
+    assert set(build.inputs) == {"split_manifest", *tables}
 
 
 def test_compare_has_one_namespace_per_strategy_feeding_the_leaderboard():
     compare = register_pipelines()["compare"]
-    namespaces = {n.namespace for n in compare.nodes} - {None, "image", "text", "audio"}
+    namespaces = {n.namespace for n in compare.nodes} - {None, *MODALITY_NAMES}
     assert namespaces == set(STRATEGY_NAMES)
     leaderboard = next(n for n in compare.nodes if n.name == "build_leaderboard")
     assert set(leaderboard.inputs) == {f"{s}_metrics" for s in STRATEGY_NAMES}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,22 +14,13 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from conftest import make_project
 from multimodal_fusion.fusion import STRATEGY_NAMES
 
-REPO = Path(__file__).resolve().parents[1]
 SMALL_RUN = {
     "demo_data": {"n_samples": 200},
     "training": {"fit": {"max_epochs": 25, "patience": 25}},
 }
-
-
-def make_project(folder: Path) -> Path:
-    """A copy of the project's configuration, so runs write under `folder`, not the repo."""
-    shutil.copytree(REPO / "conf" / "base", folder / "conf" / "base")
-    (folder / "conf" / "local").mkdir()
-    shutil.copy(REPO / "pyproject.toml", folder / "pyproject.toml")
-    (folder / "src").mkdir()  # the package itself is the installed one
-    return folder
 
 
 def run(project: Path, pipeline: str, **runtime_params) -> None:
@@ -109,18 +99,21 @@ def test_a_missing_file_stops_the_run_naming_row_and_file(trained_project, tmp_p
         run(trained_project, "data_preparation", manifest=str(broken))
 
 
-def test_kedro_viz_shows_each_modality_with_its_preprocessing_and_extraction(tmp_path):
+def test_kedro_viz_shows_kedros_layers_and_each_modality_with_its_steps(tmp_path):
     project = make_project(tmp_path)
     subprocess.run([sys.executable, "-m", "kedro", "viz", "build"], cwd=project, check=True,
                    capture_output=True, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
     graph = json.loads((project / "build" / "api" / "main").read_text())
-    assert {"image", "text", "audio"} <= set(graph["modular_pipelines"])
+    assert graph["layers"] == ["raw", "intermediate", "primary", "feature", "model_input",
+                               "models", "model_output", "reporting"]
+    assert {"image", "text", "audio", "tabular"} <= set(graph["modular_pipelines"])
     steps = {}
     for task in (n for n in graph["nodes"] if n["type"] == "task" and n["modular_pipelines"]):
         steps.setdefault(task["modular_pipelines"][0], []).append(task["name"])
     assert steps["image"] == ["preprocess_images", "encode_images"]
     assert steps["text"] == ["clean_texts", "fit_text_vectorizer", "text_vectors"]
     assert steps["audio"] == ["preprocess_audio", "audio_vectors"]
+    assert steps["tabular"] == ["select_columns", "fit_statistics", "tabular_vectors"]
 
 
 def test_compare_ranks_every_strategy_and_baseline(trained_project):
@@ -128,10 +121,13 @@ def test_compare_ranks_every_strategy_and_baseline(trained_project):
     board_version = versions(trained_project, "data/08_reporting/leaderboard.json")[0]
     board = json.loads((board_version / "leaderboard.json").read_text())
     assert {row["strategy"] for row in board} == set(STRATEGY_NAMES)
-    assert [row["macro_f1"] for row in board] == sorted(
-        (row["macro_f1"] for row in board), reverse=True)
-    assert [row["rank"] for row in board] == list(range(1, len(STRATEGY_NAMES) + 1))
-    assert all(row["n_parameters"] > 0 and row["train_seconds"] > 0 for row in board)
+    ranked = [row for row in board if row["rank"] is not None]
+    assert [row["macro_f1"] for row in ranked] == sorted(
+        (row["macro_f1"] for row in ranked), reverse=True)
+    assert [row["rank"] for row in ranked] == list(range(1, len(STRATEGY_NAMES)))
+    assert all(row["n_parameters"] > 0 and row["train_seconds"] > 0 for row in ranked)
+    assert board[-1] == {"strategy": "tabular_only", "rank": None,
+                         "skipped": "no training sample has tabular"}
     assert (trained_project / "data/08_reporting/leaderboard.png").is_dir()
     for strategy in ("late", "audio_only"):
         assert versions(trained_project, f"data/06_models/compare/{strategy}/"
@@ -193,3 +189,11 @@ def test_torchrun_trains_with_two_ranks_and_only_rank_0_writes(trained_project):
     assert "Rank 1 of 2: outputs stay in memory" in output
     assert len(versions(trained_project, "data/08_reporting/metrics.json")) == before + 1
     assert latest_metrics(trained_project)["epochs"] == 3
+
+
+def test_a_misspelt_fusion_option_stops_the_run_naming_it(trained_project):
+    misspelt = kedro_run(trained_project, "--pipeline=training",
+                         "--params=training.model.fusion_options.rnak=4")
+    output, _ = misspelt.communicate(timeout=300)
+    assert misspelt.returncode != 0
+    assert "training.model.fusion_options: unknown key 'rnak'" in " ".join(output.split())

@@ -5,18 +5,18 @@ import pandas as pd
 import pytest
 import torch
 
-from multimodal_fusion.modalities import feature_table
+from multimodal_fusion.device import select_device
+from multimodal_fusion.modalities.common import feature_table
+from multimodal_fusion.models.inputs import Batch, assemble_model_inputs, model_spec
 from multimodal_fusion.pipelines.training.nodes import train_model
 from multimodal_fusion.training import engine
-from multimodal_fusion.training.device import select_device
-from multimodal_fusion.training.engine import FitSettings, class_weights, drop_modalities
-from multimodal_fusion.training.inputs import Batch, assemble_model_inputs, model_spec
+from multimodal_fusion.training.engine import class_weights, drop_modalities
 
 SETTINGS = {
     "model": {"fusion": "concat", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0,
               "standardise": ["audio"]},
     "fit": {"max_epochs": 30, "batch_size": 16, "learning_rate": 0.01, "patience": 30,
-            "modality_dropout": 0.2, "device": "cpu"},
+            "modality_dropout": 0.2, "device": "cpu", "checkpoint_dir": None},
 }
 
 
@@ -53,6 +53,25 @@ def test_inputs_are_aligned_by_sample_id_and_absent_modalities_dropped():
                                            "standardise": True}
 
 
+def test_a_modality_no_training_sample_has_is_left_out_and_none_at_all_is_an_error():
+    manifest = pd.DataFrame({"sample_id": ["a", "b", "c"], "label": ["x", "y", "x"],
+                             "split": ["train", "val", "test"]})
+    only_in_test = np.array([False, False, True])
+    tables = {"text": feature_table(manifest, np.ones((3, 2), np.float32), only_in_test, "mlp"),
+              "audio": feature_table(manifest, np.ones((3, 2), np.float32), ~only_in_test, "mlp")}
+    assert "text" not in assemble_model_inputs(manifest, tables)
+    with pytest.raises(ValueError, match="no training sample has any modality"):
+        assemble_model_inputs(manifest, {"text": tables["text"]})
+
+
+def test_a_misspelt_setting_stops_training_naming_it():
+    with pytest.raises(ValueError, match=r"training.fit: unknown key 'max_epoch'.*max_epochs"):
+        train_model(toy_inputs(), with_fit(max_epoch=3), seed=0)
+    model_settings = {**SETTINGS["model"], "fusion_options": {"rnak": 4}}
+    with pytest.raises(ValueError, match=r"fusion_options: unknown key 'rnak'"):
+        train_model(toy_inputs(), {**SETTINGS, "model": model_settings}, seed=0)
+
+
 def test_training_learns_and_is_deterministic_under_one_seed():
     inputs = toy_inputs()
     model, history = train_model(inputs, SETTINGS, seed=5)
@@ -87,7 +106,6 @@ def test_modality_dropout_only_hides_present_modalities():
     dropped = drop_modalities(batch, 0.5, torch.Generator().manual_seed(0))
     assert not dropped.present["audio"][1::2].any()
     assert 0.4 < dropped.present["audio"][::2].float().mean() < 0.6
-    assert FitSettings().modality_dropout == 0.0
 
 
 def test_asking_for_cuda_without_it_is_a_clear_error(monkeypatch):

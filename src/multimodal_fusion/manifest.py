@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-MODALITY_COLUMNS = ("image", "text", "audio")
-FILE_COLUMNS = ("image", "audio")
-CONTRACT_COLUMNS = ("sample_id", "label", "split", *MODALITY_COLUMNS)
+from multimodal_fusion.modalities import file_columns, manifest_columns
+
+CONTRACT_COLUMNS = ("sample_id", "label", "split")
 SPLITS = ("train", "val", "test")
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         manifest = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     else:
         raise ManifestError(f"{path}: a manifest must be a .csv or .parquet file")
-    for column in CONTRACT_COLUMNS:
+    for column in (*CONTRACT_COLUMNS, *manifest_columns()):
         if column in manifest.columns:
             manifest[column] = manifest[column].fillna("").astype(str).str.strip()
     manifest.index = pd.RangeIndex(1, len(manifest) + 1, name="row")
@@ -51,7 +51,7 @@ def resolve_file_paths(manifest: pd.DataFrame, base_dir: str | Path) -> pd.DataF
     """Make image and audio paths absolute, relative ones counting from the manifest's folder."""
     resolved = manifest.copy()
     base_dir = Path(base_dir)
-    for column in FILE_COLUMNS:
+    for column in file_columns():
         if column in resolved.columns:
             resolved[column] = [
                 (base_dir / Path(cell).expanduser()).as_posix() if cell else ""
@@ -65,11 +65,8 @@ def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
     source = manifest.attrs.get("source", "the manifest")
     for column in ("sample_id", "label"):
         if column not in manifest.columns:
-            raise ManifestError(f"{source} has no '{column}' column; add one (see DESIGN.md)")
-    if not any(column in manifest.columns for column in MODALITY_COLUMNS):
-        raise ManifestError(
-            f"{source} has none of the columns {', '.join(MODALITY_COLUMNS)}; add at least one"
-        )
+            raise ManifestError(f"{source} has no '{column}' column; add one (see the README's "
+                                "'Your own data')")
     for column in ("sample_id", "label"):
         empty = manifest.index[manifest[column] == ""]
         if len(empty):
@@ -93,7 +90,7 @@ def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def _check_files_exist(manifest: pd.DataFrame) -> None:
     """A referenced file that is not there is a broken path, unlike an empty (missing) cell."""
-    for column in FILE_COLUMNS:
+    for column in file_columns():
         if column not in manifest.columns:
             continue
         for row, cell in manifest[column].items():

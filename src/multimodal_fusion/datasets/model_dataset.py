@@ -1,7 +1,8 @@
 """``TorchModelDataset``: a versioned classifier as safetensors weights plus a JSON spec.
 
 Loading rebuilds the architecture from the spec and reads tensors only, so a model file
-from a stranger cannot run code, unlike a pickled module.
+from a stranger cannot run code, unlike a pickled module. A strategy `compare` skipped is
+stored as its spec alone, with the reason, and no weights.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Any
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from safetensors.torch import load_file, save_file
 
-from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.models.classifier import MultimodalClassifier, SkippedStrategy
+
+Model = MultimodalClassifier | SkippedStrategy
 
 
-class TorchModelDataset(AbstractVersionedDataset[MultimodalClassifier, MultimodalClassifier]):
+class TorchModelDataset(AbstractVersionedDataset[Model, Model]):
     """Saves `<name>.safetensors` and `<name>.json` side by side in each version's folder."""
 
     def __init__(self, filepath: str, version: Version | None = None,
@@ -27,9 +30,11 @@ class TorchModelDataset(AbstractVersionedDataset[MultimodalClassifier, Multimoda
         )
         self.metadata = metadata
 
-    def load(self) -> MultimodalClassifier:
+    def load(self) -> Model:
         weights = Path(self._get_load_path())
         spec = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+        if "skipped" in spec:
+            return SkippedStrategy(spec["fusion"], spec["skipped"])
         model = MultimodalClassifier(spec)
         try:
             model.load_state_dict(load_file(weights))
@@ -41,11 +46,11 @@ class TorchModelDataset(AbstractVersionedDataset[MultimodalClassifier, Multimoda
             ) from error
         return model.eval()
 
-    def save(self, data: MultimodalClassifier) -> None:
+    def save(self, data: Model) -> None:
         weights = Path(self._get_save_path())
         weights.parent.mkdir(parents=True, exist_ok=True)
-        state = {name: tensor.detach().cpu().contiguous()
-                 for name, tensor in data.state_dict().items()}
+        state = {} if isinstance(data, SkippedStrategy) else {
+            name: tensor.detach().cpu().contiguous() for name, tensor in data.state_dict().items()}
         save_file(state, weights)
         weights.with_suffix(".json").write_text(json.dumps(data.spec, indent=2), encoding="utf-8")
 

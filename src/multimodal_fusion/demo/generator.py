@@ -5,6 +5,11 @@ so no single modality suffices and fusion has real work to do. The corruption ma
 so the best reachable accuracy (the ceiling) is known too and is recorded in the metadata.
 Each sample draws from its own seeded generator, so the output does not depend on the order
 in which samples are produced.
+
+With `tabular`, each sample also gets a fourth modality, two manifest columns: `cue`, the
+digit plus a little noise (a number), and `cue_band`, low, mid or high (a category, empty
+one time in five). Corrupted, both are random; missing, both are empty. It is off by
+default, so the demo keeps its three modalities and its ceiling.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from multimodal_fusion.demo.speech import SAMPLE_RATE, EspeakSynthesizer
+from multimodal_fusion.evaluation.ceiling import CLEAN, accuracy_ceiling
 
 MODALITIES = ("image", "text", "audio")
-CLEAN, CORRUPTED, MISSING = "clean", "corrupted", "missing"
-CHANCE_GIVEN_NOTHING = 0.1
+CORRUPTED, MISSING = "corrupted", "missing"
+CUE_NOISE = 0.2
+BANDS = {"low": range(0, 4), "mid": range(4, 7), "high": range(7, 10)}
+BAND_EMPTY_P = 0.2
 
 SENTENCES = {
     "en": ["the digit is {word}", "I wrote {word} on the card", "this one shows {word}"],
@@ -52,6 +60,7 @@ class DemoSettings:
     corruption_p: float = 0.4
     missing_p: float = 0.0
     image_size: int = 32
+    tabular: bool = False
     seed: int = 42
 
 
@@ -70,25 +79,18 @@ class DemoDataset:
 
 
 def draw_modality_states(n_samples: int, corruption_p: float, missing_p: float,
-                         rng: np.random.Generator) -> dict[str, list[str]]:
+                         rng: np.random.Generator,
+                         modalities: tuple[str, ...] = MODALITIES) -> dict[str, list[str]]:
     """Per modality, each sample is missing, corrupted or clean, independently."""
     if not 0.0 <= corruption_p <= 1.0 or not 0.0 <= missing_p <= 1.0:
         raise ValueError("corruption_p and missing_p must lie in [0, 1]")
     states = {}
-    for modality in MODALITIES:
+    for modality in modalities:
         draw = rng.random(n_samples)
         states[modality] = np.where(
             draw < missing_p, MISSING, np.where(draw < missing_p + corruption_p, CORRUPTED, CLEAN)
         ).tolist()
     return states
-
-
-def accuracy_ceiling(states: dict[str, list[str]]) -> float:
-    """Best reachable accuracy: samples with no clean modality can only be guessed."""
-    uninformative = np.all([np.array(s) != CLEAN for s in states.values()], axis=0)
-    if uninformative.size == 0:
-        return float("nan")
-    return float(1.0 - (1.0 - CHANCE_GIVEN_NOTHING) * uninformative.mean())
 
 
 def add_typos(text: str, rng: np.random.Generator, rate: float = TYPO_RATE) -> str:
@@ -139,6 +141,18 @@ def render_image(pixels: np.ndarray, size: int, corrupted: bool,
     return Image.fromarray(np.clip(shifted + speckle, 0, 255).astype(np.uint8), mode="L")
 
 
+def tabular_cells(digit: int, state: str, rng: np.random.Generator) -> dict[str, str]:
+    """The `cue` and `cue_band` cells: the digit, noisy but readable when clean; random
+    when corrupted; empty when missing."""
+    if state == MISSING:
+        return {"cue": "", "cue_band": ""}
+    value = digit + rng.normal(0.0, CUE_NOISE) if state == CLEAN else rng.uniform(-1.0, 10.0)
+    band = next(name for name, digits in BANDS.items() if digit in digits)
+    if state == CORRUPTED:
+        band = sorted(BANDS)[rng.integers(len(BANDS))]
+    return {"cue": f"{value:.2f}", "cue_band": "" if rng.random() < BAND_EMPTY_P else band}
+
+
 def speak_digit(synth: EspeakSynthesizer, digit: int, corrupted: bool,
                 rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """The digit's English name in a varied voice, padded with silence, over background noise.
@@ -165,14 +179,15 @@ def build_demo(settings: DemoSettings) -> DemoDataset:
     rng = np.random.default_rng(settings.seed)
     order = rng.permutation(len(digits.target))
     source = order[np.arange(settings.n_samples) % len(order)]
+    modalities = (*MODALITIES, "tabular") if settings.tabular else MODALITIES
     states = draw_modality_states(
-        settings.n_samples, settings.corruption_p, settings.missing_p, rng
+        settings.n_samples, settings.corruption_p, settings.missing_p, rng, modalities
     )
     synth = EspeakSynthesizer()
     rows, images, audio = [], {}, {}
     for i, image_index in enumerate(source):
         sample_rng = np.random.default_rng([settings.seed, i])
-        text_rng, image_rng, audio_rng = sample_rng.spawn(3)
+        text_rng, image_rng, audio_rng, tabular_rng = sample_rng.spawn(4)
         digit = int(digits.target[image_index])
         stem = f"{i:05d}"
         text_state, image_state, audio_state = (states[m][i] for m in ("text", "image", "audio"))
@@ -184,6 +199,8 @@ def build_demo(settings: DemoSettings) -> DemoDataset:
             "text": "" if text_state == MISSING else text,
             "audio": "" if audio_state == MISSING else f"audio/{stem}.wav",
             "language": language,
+            **(tabular_cells(digit, states["tabular"][i], tabular_rng) if settings.tabular
+               else {}),
         })
         if image_state != MISSING:
             images[stem] = partial(render_image, digits.data[image_index], settings.image_size,
@@ -196,7 +213,7 @@ def build_demo(settings: DemoSettings) -> DemoDataset:
         "sample_rate": SAMPLE_RATE,
         "ceiling": accuracy_ceiling(states),
         "states": {
-            sample_id: {m: states[m][i] for m in MODALITIES}
+            sample_id: {m: states[m][i] for m in modalities}
             for i, sample_id in enumerate(manifest["sample_id"])
         },
     }

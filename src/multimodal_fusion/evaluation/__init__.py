@@ -1,1 +1,1 @@
-"""Metrics, plots and the demo's accuracy ceiling. No Kedro."""
+"""Metrics, plots and accuracy ceilings. No Kedro."""

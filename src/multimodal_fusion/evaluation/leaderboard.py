@@ -8,7 +8,11 @@ from multimodal_fusion.fusion import UNIMODAL_BASELINES
 
 
 def leaderboard_rows(metrics_by_strategy: dict[str, dict]) -> list[dict]:
-    """One row per strategy, best test macro-F1 first, with its accuracy and its cost."""
+    """One row per strategy, best test macro-F1 first, with its accuracy and its cost.
+
+    Strategies that were skipped (a baseline whose modality the data lacks) come last,
+    unranked, with the reason.
+    """
     rows = [
         {
             "strategy": strategy,
@@ -19,16 +23,20 @@ def leaderboard_rows(metrics_by_strategy: dict[str, dict]) -> list[dict]:
             "train_seconds": metrics["train_seconds"],
             "epochs": metrics["epochs"],
         }
-        for strategy, metrics in metrics_by_strategy.items()
+        for strategy, metrics in metrics_by_strategy.items() if "skipped" not in metrics
     ]
     rows.sort(key=lambda row: (-row["macro_f1"], row["strategy"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    return rows
+    skipped = [{"strategy": strategy, "rank": None, "skipped": metrics["skipped"]}
+               for strategy, metrics in sorted(metrics_by_strategy.items())
+               if "skipped" in metrics]
+    return rows + skipped
 
 
 def leaderboard_figure(rows: list[dict]) -> Figure:
     """Horizontal bars of test macro-F1, best on top; unimodal baselines in grey."""
+    rows = [row for row in rows if row["rank"] is not None]
     figure = Figure(figsize=(7, 0.4 * len(rows) + 1.2), layout="constrained")
     axes = figure.add_subplot()
     names = [row["strategy"] for row in rows][::-1]

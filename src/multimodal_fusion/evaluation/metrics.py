@@ -6,8 +6,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from multimodal_fusion.demo.generator import accuracy_ceiling
-
 
 def classification_metrics(y_true: list[str], y_pred: list[str], classes: list[str]) -> dict:
     """Accuracy; macro and weighted precision, recall and F1; and the same per class."""
@@ -26,15 +24,6 @@ def classification_metrics(y_true: list[str], y_pred: list[str], classes: list[s
         for name, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
     }
     return metrics
-
-
-def demo_ceiling(metadata: dict, sample_ids: list[str]) -> float | None:
-    """The best accuracy reachable on these demo samples, or None if they are not the demo's."""
-    states = metadata.get("states", {})
-    if not sample_ids or any(s not in states for s in sample_ids):
-        return None
-    modalities = states[sample_ids[0]].keys()
-    return accuracy_ceiling({m: [states[s][m] for s in sample_ids] for m in modalities})
 
 
 def confusion_matrix_figure(y_true: list[str], y_pred: list[str], classes: list[str],
@@ -58,4 +47,11 @@ def confusion_matrix_figure(y_true: list[str], y_pred: list[str], classes: list[
         if count:
             axes.text(j, i, str(count), ha="center", va="center",
                       color="white" if shares[i, j] > 0.5 else "black", fontsize=8)
+    return figure
+
+
+def skipped_figure(strategy: str, reason: str) -> Figure:
+    """A small figure in place of a plot for a strategy that was not trained, saying why."""
+    figure = Figure(figsize=(4, 1.2), layout="constrained")
+    figure.text(0.5, 0.5, f"{strategy}: skipped, {reason}", ha="center", va="center")
     return figure

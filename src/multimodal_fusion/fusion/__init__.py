@@ -3,19 +3,25 @@
 Every strategy takes per-modality embeddings (a dict keyed by modality) and a presence mask
 (a dict of boolean vectors) and returns one fused vector per sample; its `output_dim` tells
 the head how wide that vector is. A strategy with `produces_logits` returns class logits and
-needs no head. The unimodal baselines (`image_only`, ...) are concatenation over a single
-modality: the model for them is built with that modality's encoder alone.
+needs no head. Each declares its own typed `Settings`; a key it does not take is an error.
+
+The unimodal baselines follow from the modality registry: `<modality>_only` is concatenation
+over that single modality, and the model for it is built with that modality's encoder alone.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from torch import nn
 
+from multimodal_fusion.config import typed_settings
 from multimodal_fusion.fusion.concat import ConcatFusion, MLPFusion
 from multimodal_fusion.fusion.late import LateFusion
 from multimodal_fusion.fusion.tensor import LowRankFusion, TensorFusion
 from multimodal_fusion.fusion.transformer import TransformerFusion
 from multimodal_fusion.fusion.weighted import AttentionFusion, GatedFusion, WeightedSumFusion
+from multimodal_fusion.modalities import MODALITY_NAMES
 
 FUSION_STRATEGIES: dict[str, type[nn.Module]] = {
     "concat": ConcatFusion,
@@ -28,8 +34,9 @@ FUSION_STRATEGIES: dict[str, type[nn.Module]] = {
     "low_rank": LowRankFusion,
     "late": LateFusion,
 }
-UNIMODAL_BASELINES = {"image_only": "image", "text_only": "text", "audio_only": "audio"}
+UNIMODAL_BASELINES = {f"{modality}_only": modality for modality in MODALITY_NAMES}
 STRATEGY_NAMES = (*FUSION_STRATEGIES, *UNIMODAL_BASELINES)
+OPTIONS_WHERE = "training.model.fusion_options"
 
 
 def check_strategy(name: str) -> None:
@@ -47,18 +54,45 @@ def modalities_for(name: str, available: list[str]) -> list[str]:
         return sorted(available)
     modality = UNIMODAL_BASELINES[name]
     if modality not in available:
-        raise ValueError(f"baseline {name!r} needs {modality} features, but no sample has any")
+        raise ValueError(f"baseline {name!r} needs {modality} features, but no training "
+                         "sample has any")
     return [modality]
+
+
+def applies_to(name: str, available: list[str]) -> bool:
+    """Whether the strategy can be trained on these modalities (a baseline needs its own)."""
+    check_strategy(name)
+    if name in UNIMODAL_BASELINES:
+        return UNIMODAL_BASELINES[name] in available
+    return bool(available)
+
+
+def strategy_options(name: str, options_by_strategy: dict[str, dict] | None) -> dict:
+    """The options of strategy `name`, complete, from the per-strategy parameter groups.
+
+    Every group is checked, not only the chosen strategy's, so a misspelt key stops `compare`
+    and `train` alike, naming it and the keys that strategy takes.
+    """
+    check_strategy(name)
+    options_by_strategy = options_by_strategy or {}
+    unknown = sorted(set(options_by_strategy) - set(FUSION_STRATEGIES))
+    if unknown:
+        raise ValueError(
+            f"{OPTIONS_WHERE}: unknown key {', '.join(repr(k) for k in unknown)}; its keys are "
+            f"strategy names ({', '.join(FUSION_STRATEGIES)}), each holding that strategy's "
+            f"options, e.g. {OPTIONS_WHERE}.low_rank.rank")
+    settings = {strategy: typed_settings(FUSION_STRATEGIES[strategy].Settings, options,
+                                         f"{OPTIONS_WHERE}.{strategy}")
+                for strategy, options in options_by_strategy.items()}
+    chosen = settings.get(name, FUSION_STRATEGIES.get(name, ConcatFusion).Settings())
+    return asdict(chosen)
 
 
 def build_fusion(name: str, embedding_dims: dict[str, int], hidden_dim: int, num_classes: int,
                  dropout: float = 0.0, options: dict | None = None) -> nn.Module:
-    """The strategy registered as `name`, sized for these modalities.
-
-    `options` holds a strategy's own settings (`weights`, `tensor_dim`, `rank`, `heads`,
-    `layers`); strategies ignore the ones that are not theirs.
-    """
+    """The strategy registered as `name`, sized for these modalities, with its own options."""
     check_strategy(name)
     strategy = FUSION_STRATEGIES.get(name, ConcatFusion)
+    settings = typed_settings(strategy.Settings, options, f"{OPTIONS_WHERE}.{name}")
     return strategy(embedding_dims, hidden_dim=hidden_dim, num_classes=num_classes,
-                    dropout=dropout, **(options or {}))
+                    dropout=dropout, settings=settings)

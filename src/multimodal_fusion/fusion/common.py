@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 # A score this low vanishes in a softmax, yet stays finite in float16 and bfloat16.
 MASKED_SCORE = -1e4
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The settings of a strategy that takes no options of its own."""
 
 
 def presence_matrix(present: dict[str, Tensor], modalities: list[str]) -> Tensor:

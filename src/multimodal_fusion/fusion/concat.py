@@ -5,12 +5,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from multimodal_fusion.fusion.common import NoOptions
+
 
 class ConcatFusion(nn.Module):
     """Concatenate embeddings, zeroed where a modality is missing, plus the presence mask.
 
     The mask itself is appended so the head can tell "missing" from "present but all zero".
     """
+
+    Settings = NoOptions
 
     def __init__(self, embedding_dims: dict[str, int], **_: object) -> None:
         super().__init__()
@@ -25,6 +29,8 @@ class ConcatFusion(nn.Module):
 
 class MLPFusion(nn.Module):
     """Neural-network fusion: the masked concatenation through a hidden layer."""
+
+    Settings = NoOptions
 
     def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, dropout: float = 0.0,
                  **_: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from multimodal_fusion.fusion.common import masked_softmax, presence_matrix
+from multimodal_fusion.fusion.common import NoOptions, masked_softmax, presence_matrix
 
 
 class LateFusion(nn.Module):
@@ -15,6 +15,7 @@ class LateFusion(nn.Module):
     """
 
     produces_logits = True
+    Settings = NoOptions
 
     def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, num_classes: int,
                  dropout: float = 0.0, **_: object) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -14,6 +16,20 @@ def with_bias_one(projected: Tensor, mask: Tensor) -> Tensor:
     return torch.cat([projected * mask.unsqueeze(2).to(projected.dtype), ones], dim=2)
 
 
+@dataclass(frozen=True)
+class TensorSettings:
+    """`tensor_dim`: features per modality before the outer product."""
+
+    tensor_dim: int = 8
+
+
+@dataclass(frozen=True)
+class LowRankSettings:
+    """`rank`: the rank of the factorised fusion weight."""
+
+    rank: int = 4
+
+
 class TensorFusion(nn.Module):
     """Tensor fusion (Zadeh et al., 2017): the outer product of [z_m, 1] over modalities.
 
@@ -21,12 +37,14 @@ class TensorFusion(nn.Module):
     (tensor_dim + 1) ** modalities entries.
     """
 
-    def __init__(self, embedding_dims: dict[str, int], tensor_dim: int = 8,
+    Settings = TensorSettings
+
+    def __init__(self, embedding_dims: dict[str, int], settings: TensorSettings,
                  **_: object) -> None:
         super().__init__()
         self.modalities = sorted(embedding_dims)
-        self.project = Projections(embedding_dims, tensor_dim)
-        self.output_dim = (tensor_dim + 1) ** len(self.modalities)
+        self.project = Projections(embedding_dims, settings.tensor_dim)
+        self.output_dim = (settings.tensor_dim + 1) ** len(self.modalities)
 
     def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         mask = presence_matrix(present, self.modalities)
@@ -44,9 +62,12 @@ class LowRankFusion(nn.Module):
     map of the full outer product without ever building it.
     """
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, rank: int = 4,
+    Settings = LowRankSettings
+
+    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, settings: LowRankSettings,
                  **_: object) -> None:
         super().__init__()
+        rank = settings.rank
         self.modalities = sorted(embedding_dims)
         self.factors = nn.ParameterDict({
             m: nn.Parameter(torch.randn(rank, embedding_dims[m] + 1, hidden_dim) * 0.1)

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 from multimodal_fusion.fusion.common import Projections, presence_matrix
 
 
+@dataclass(frozen=True)
+class TransformerSettings:
+    """`heads`: attention heads (must divide hidden_dim); `layers`: encoder layers."""
+
+    heads: int = 4
+    layers: int = 2
+
+
 class TransformerFusion(nn.Module):
     """Modalities attend to each other; missing ones are masked out of attention entirely."""
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, dropout: float = 0.0,
-                 heads: int = 4, layers: int = 2, **_: object) -> None:
+    Settings = TransformerSettings
+
+    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, dropout: float,
+                 settings: TransformerSettings, **_: object) -> None:
         super().__init__()
+        heads, layers = settings.heads, settings.layers
         if hidden_dim % heads:
             raise ValueError(f"hidden_dim {hidden_dim} must be divisible by heads {heads}")
         self.modalities = sorted(embedding_dims)

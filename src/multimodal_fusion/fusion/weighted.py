@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
-from multimodal_fusion.fusion.common import Projections, masked_softmax, presence_matrix
+from multimodal_fusion.fusion.common import (
+    NoOptions,
+    Projections,
+    masked_softmax,
+    presence_matrix,
+)
+
+
+@dataclass(frozen=True)
+class WeightedSumSettings:
+    """`weights`: a fixed weight per modality ({image: 1.0, ...}); null learns them."""
+
+    weights: dict[str, float] | None = None
 
 
 class WeightedSumFusion(nn.Module):
@@ -16,14 +30,21 @@ class WeightedSumFusion(nn.Module):
     sample has.
     """
 
+    Settings = WeightedSumSettings
+
     def __init__(self, embedding_dims: dict[str, int], hidden_dim: int,
-                 weights: dict[str, float] | None = None, **_: object) -> None:
+                 settings: WeightedSumSettings, **_: object) -> None:
         super().__init__()
+        weights = settings.weights
         self.modalities = sorted(embedding_dims)
         self.project = Projections(embedding_dims, hidden_dim)
         if weights is None:
             self.scores = nn.Parameter(torch.zeros(len(self.modalities)))
         else:
+            unweighted = sorted(set(self.modalities) - set(weights))
+            if unweighted:
+                raise ValueError(f"weighted_sum weights {weights} lack {', '.join(unweighted)}; "
+                                 "give every modality a weight, or null to learn them")
             fixed = torch.tensor([float(weights[m]) for m in self.modalities])
             if (fixed < 0).any() or fixed.sum() <= 0:
                 raise ValueError(f"weighted_sum weights must be non-negative, not all 0: {weights}")
@@ -39,6 +60,8 @@ class WeightedSumFusion(nn.Module):
 
 class AttentionFusion(nn.Module):
     """Attention over modalities: each sample weighs its own modalities by a learned score."""
+
+    Settings = NoOptions
 
     def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, **_: object) -> None:
         super().__init__()
@@ -61,6 +84,8 @@ class GatedFusion(nn.Module):
     Each modality gives a candidate tanh(W_m e_m); a gate per modality and feature, computed
     from the whole (masked) concatenation, decides how much of each candidate passes.
     """
+
+    Settings = NoOptions
 
     def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, **_: object) -> None:
         super().__init__()

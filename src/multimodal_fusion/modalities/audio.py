@@ -10,26 +10,38 @@ spectrogram, for a CNN trained end to end).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import librosa
 import numpy as np
 import pandas as pd
 
-from multimodal_fusion.modalities import (
-    FeatureTable,
-    checked_results,
-    feature_table,
-    map_in_order,
-    modality_cells,
-    values_per_file,
+from multimodal_fusion.config import typed_settings
+from multimodal_fusion.modalities.cache import (
+    cached_clip_store,
+    cached_features,
+    derived_key,
+    fingerprint,
 )
 from multimodal_fusion.modalities.clips import (
     ClipStore,
     clip_locations,
     read_clip,
     write_clip_store,
+)
+from multimodal_fusion.modalities.common import (
+    FeatureTable,
+    Modality,
+    Step,
+    WorkersSetting,
+    absent_table,
+    checked_results,
+    feature_table,
+    map_in_order,
+    modality_cells,
+    resolve_workers,
+    values_per_file,
 )
 
 # Bump when preprocessing or extraction changes what it computes, so nothing stale is reused.
@@ -240,7 +252,8 @@ def preprocess_clips(manifest: pd.DataFrame, settings: AudioPreprocessing, folde
 def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
                   workers: int = 1) -> FeatureTable:
     """Features of every cleaned clip in the store, read from disk one clip at a time."""
-    features = AudioFeatures(**settings, sample_rate=int(store["sample_rate"]))
+    features = typed_settings(AudioFeatures, settings, "audio.features",
+                              sample_rate=int(store["sample_rate"]))
     if features.extractor not in EXTRACTORS:
         raise ValueError(f"unknown audio extractor {features.extractor!r}; "
                          f"choose one of {', '.join(EXTRACTORS)}")
@@ -249,7 +262,41 @@ def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
     else:
         shape, encoder, transform = logmel_shape(features), "small_cnn", logmel_image
     present = store["present"]
+    if not present.any():
+        return absent_table(manifest, "audio")
     values = values_per_file(manifest, "audio", present, clip_locations(store),
                              lambda location: transform(read_clip(location), features), shape,
                              workers, "audio features")
     return feature_table(manifest, values, present, encoder)
+
+
+def preprocess_audio(manifest: pd.DataFrame, settings: dict, cache: str | None,
+                     workers: WorkersSetting) -> ClipStore:
+    """Cleaned clips on disk, reused when clips and preprocessing settings are unchanged."""
+    checked = typed_settings(AudioPreprocessing, settings, "audio.preprocessing")
+    key = fingerprint(manifest, "audio", asdict(checked), AUDIO_PREPROCESSING_VERSION,
+                      files=True)
+    return cached_clip_store(cache, key, lambda folder: preprocess_clips(
+        manifest, checked, folder, key, resolve_workers(workers)))
+
+
+def audio_vectors(manifest: pd.DataFrame, clips: ClipStore, settings: dict, cache: str | None,
+                  workers: WorkersSetting) -> FeatureTable:
+    """MFCC, PLP or log-mel features of the cleaned clips, reused when nothing changed."""
+    key = derived_key(str(clips["key"]), settings, AUDIO_FEATURES_VERSION)
+    return cached_features(cache, "audio", key, lambda: clip_features(
+        manifest, clips, settings, resolve_workers(workers)))
+
+
+MODALITY = Modality(
+    name="audio",
+    column="audio",
+    holds_files=True,
+    steps=(
+        Step(preprocess_audio, ("manifest", "params:preprocessing", "cache", "workers"),
+             "clips", "preprocess_audio"),
+        Step(audio_vectors, ("manifest", "clips", "params:features", "cache", "workers"),
+             "features", "audio_vectors"),
+    ),
+    encoders=("mlp", "small_cnn"),
+)

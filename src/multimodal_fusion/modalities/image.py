@@ -2,12 +2,13 @@
 
 Colour policy: grey, palette and CMYK images become RGB; transparent areas (RGBA, LA,
 palette with transparency) are laid over white, the way a viewer shows them. Train-time
-augmentation (rotation, resized crop, horizontal flip, colour jitter) is torchvision v2,
-applied by the training engine to each training image anew every epoch.
+augmentation (rotation, resized crop, horizontal flip, colour jitter) is set here, checked
+here, and travels with the tensors to the training engine, which applies it.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,19 @@ from PIL import Image
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from multimodal_fusion.modalities import FeatureTable, extract_per_file, for_encoder
-from multimodal_fusion.training.device import select_device
+from multimodal_fusion.config import typed_settings
+from multimodal_fusion.device import select_device
+from multimodal_fusion.modalities.cache import cached_features, derived_key, fingerprint
+from multimodal_fusion.modalities.common import (
+    FeatureTable,
+    Modality,
+    Step,
+    WorkersSetting,
+    extract_per_file,
+    for_encoder,
+    is_absent,
+    resolve_workers,
+)
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
 IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
@@ -51,33 +63,41 @@ def load_image(path: str) -> Image.Image:
         return image.convert("RGB")
 
 
-def augmentation(settings: dict, size: int) -> v2.Compose | None:
-    """The train-time augmentation these settings ask for, or None when all are off.
+@dataclass(frozen=True)
+class ImagePreprocessing:
+    """How images are decoded and sized; see parameters_features.yml."""
+
+    size: int = 32
+    fit: str = "squash"
+
+
+@dataclass(frozen=True)
+class ImageFeatures:
+    """Which encoder the tensors are made ready for; see parameters_features.yml."""
+
+    encoder: str = "small_cnn"
+    weights: str | None = None
+    augment: dict | None = None
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Train-time augmentation of image tensors; every default is off.
 
     `rotation` in degrees, `crop_scale` the smallest share of the image a random resized
-    crop keeps (1 is off; the crop is resized back to `size`), `horizontal_flip` (not for
-    text or digits), `colour_jitter` the relative change of brightness, contrast and
-    saturation. Inputs are normalised square tensors.
+    crop keeps (1 is off), `horizontal_flip` (not for text or digits), `colour_jitter` the
+    relative change of brightness, contrast and saturation.
     """
-    steps: list[v2.Transform] = []
-    if settings.get("rotation", 0) > 0:
-        steps.append(v2.RandomRotation(settings["rotation"], fill=-1.0))
-    if settings.get("crop_scale", 1.0) < 1.0:
-        steps.append(v2.RandomResizedCrop(size, scale=(settings["crop_scale"], 1.0),
-                                          antialias=True))
-    if settings.get("horizontal_flip", False):
-        steps.append(v2.RandomHorizontalFlip())
-    if settings.get("colour_jitter", 0) > 0:
-        jitter = settings["colour_jitter"]
-        steps += [v2.Lambda(lambda x: (x + 1) / 2),
-                  v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter),
-                  v2.Lambda(lambda x: x * 2 - 1)]
-    return v2.Compose(steps) if steps else None
 
+    rotation: float = 0.0
+    crop_scale: float = 1.0
+    horizontal_flip: bool = False
+    colour_jitter: float = 0.0
 
-def augment_batch(images: torch.Tensor, transform: v2.Compose) -> torch.Tensor:
-    """Each image with its own random draw (a batch-wide draw would teach the model little)."""
-    return torch.stack([transform(image) for image in images])
+    def __post_init__(self) -> None:
+        if self.rotation < 0 or not 0 < self.crop_scale <= 1 or self.colour_jitter < 0:
+            raise ValueError(f"image.features.augment {self}: rotation and colour_jitter "
+                             "must be at least 0, crop_scale in (0, 1]")
 
 
 def centre_square(image: Image.Image) -> Image.Image:
@@ -112,7 +132,7 @@ def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
 
     `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch) and `pixels`
     (a linear map of the raw pixels: a baseline) learn from the tensors in training;
-    `augment` travels with them to the training engine (see `augmentation`), and so does
+    `augment` travels with them to the training engine (see `Augmentation`), and so does
     `weights`, a user's torchvision ResNet-18 state_dict file to start `resnet18` from.
     `efficientnet_lite0` instead gives frozen pretrained features (see
     `efficientnet_lite0_features`).
@@ -126,8 +146,8 @@ def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
                          "set image.features.weights to null to train from scratch")
     if encoder == "efficientnet_lite0":
         return efficientnet_lite0_features(tensors)
-    augmentation(augment or {}, tensors["values"].shape[-1])  # a bad setting fails now
-    options = {"augment": augment or {}, **({"weights": weights} if weights else {})}
+    checked = typed_settings(Augmentation, augment, "image.features.augment")
+    options = {"augment": asdict(checked), **({"weights": weights} if weights else {})}
     return for_encoder(tensors, tensors["values"], encoder, options)
 
 
@@ -163,3 +183,40 @@ def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
         images = torch.from_numpy(tensors["values"][batch]).to(device)
         values[batch] = network.extract_features(images).mean(dim=(2, 3)).cpu().numpy()
     return for_encoder(tensors, values, "mlp")
+
+
+def preprocess_images(manifest: pd.DataFrame, settings: dict, cache: str | None,
+                      workers: WorkersSetting) -> FeatureTable:
+    """Decoded, resized, normalised image tensors, reused when images and size are unchanged."""
+    checked = typed_settings(ImagePreprocessing, settings, "image.preprocessing")
+    key = fingerprint(manifest, "image", asdict(checked), IMAGE_PREPROCESSING_VERSION,
+                      files=True)
+    tensors = cached_features(cache, "image_tensors", key, lambda: extract_image_tensors(
+        manifest, checked.size, resolve_workers(workers), checked.fit))
+    return tensors | {"key": np.array(key)}
+
+
+def encode_images(tensors: FeatureTable, settings: dict, cache: str | None) -> FeatureTable:
+    """The tensors for a trainable encoder, or frozen pretrained features computed once."""
+    checked = typed_settings(ImageFeatures, settings, "image.features")
+    if is_absent(tensors):
+        return tensors
+    if checked.encoder != "efficientnet_lite0":
+        return image_features(tensors, checked.encoder, checked.augment, checked.weights)
+    key = derived_key(str(tensors["key"]), asdict(checked), IMAGE_FEATURES_VERSION)
+    return cached_features(cache, "image", key,
+                           lambda: image_features(tensors, checked.encoder))
+
+
+MODALITY = Modality(
+    name="image",
+    column="image",
+    holds_files=True,
+    steps=(
+        Step(preprocess_images, ("manifest", "params:preprocessing", "cache", "workers"),
+             "tensors", "preprocess_images"),
+        Step(encode_images, ("tensors", "params:features", "cache"), "features",
+             "encode_images"),
+    ),
+    encoders=("small_cnn", "resnet18", "pixels", "mlp"),
+)

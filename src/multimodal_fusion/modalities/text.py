@@ -17,6 +17,7 @@ so a stored model can be rebuilt without running code.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 from collections import Counter
@@ -28,8 +29,19 @@ import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from tqdm.auto import tqdm
 
-from multimodal_fusion.modalities import FeatureTable, feature_table, modality_cells
-from multimodal_fusion.training.device import select_device
+from multimodal_fusion.config import typed_settings
+from multimodal_fusion.device import select_device
+from multimodal_fusion.modalities.cache import cached_features, fingerprint
+from multimodal_fusion.modalities.common import (
+    FeatureTable,
+    Modality,
+    Step,
+    absent_table,
+    feature_table,
+    modality_cells,
+)
+
+logger = logging.getLogger(__name__)
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
 TEXT_FEATURES_VERSION = "text-2"
@@ -118,9 +130,10 @@ def fit_text_features(texts: list[str], settings: TextSettings, seed: int = 0) -
     """Fit the chosen extractor on the given (training, cleaned) texts; its state as JSON."""
     check_settings(settings)
     texts = [t for t in texts if t]
-    if not texts:
-        raise ValueError("no training sample has text; drop the text column or add texts")
     state = {"settings": asdict(settings)}
+    if not texts:
+        logger.info("No training sample has text: the text modality is absent from this run")
+        return state | {"absent": True}
     if settings.extractor == "tokens":
         return state | fit_vocabulary(texts, settings)
     if settings.extractor == "word2vec":
@@ -165,6 +178,8 @@ def tfidf_vectors(texts: list[str], state: dict) -> np.ndarray:
 def text_features(manifest: pd.DataFrame, state: dict) -> FeatureTable:
     """Features of every sample's cleaned text; no text gives zeros, absent."""
     settings = TextSettings(**state["settings"])
+    if state.get("absent"):
+        return absent_table(manifest, "text")
     cells = modality_cells(manifest, "text")
     present = (cells != "").to_numpy()
     texts = cells[present].tolist()
@@ -279,3 +294,42 @@ def minilm_embeddings(texts: list[str], state: dict) -> np.ndarray:
         pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
         out.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
     return np.concatenate(out)
+
+
+def clean_text_column(manifest: pd.DataFrame, settings: dict) -> pd.DataFrame:
+    """Each sample's split and cleaned text: what every text encoder reads."""
+    preprocessing = typed_settings(TextPreprocessing, settings, "text.preprocessing")
+    texts = clean_texts(modality_cells(manifest, "text").tolist(), preprocessing)
+    return pd.DataFrame({"sample_id": manifest["sample_id"], "split": manifest["split"],
+                         "text": texts}, index=manifest.index)
+
+
+def fit_text_vectorizer(texts: pd.DataFrame, settings: dict, preprocessing: dict,
+                        seed: int) -> dict:
+    """Fit the text extractor on the training split only, so no test text leaks into it.
+
+    The cleaning settings are kept with it, so the stored extractor says how to clean a text.
+    """
+    train_texts = texts.loc[texts["split"] == "train", "text"].tolist()
+    chosen = typed_settings(TextSettings, settings, "text.features")
+    return {**fit_text_features(train_texts, chosen, seed), "preprocessing": preprocessing}
+
+
+def text_vectors(texts: pd.DataFrame, vectorizer: dict, cache: str | None) -> FeatureTable:
+    """Every sample's text features, reused when texts and the fitted extractor are unchanged."""
+    key = fingerprint(texts, "text", vectorizer, TEXT_FEATURES_VERSION, files=False)
+    return cached_features(cache, "text", key, lambda: text_features(texts, vectorizer))
+
+
+MODALITY = Modality(
+    name="text",
+    column="text",
+    holds_files=False,
+    steps=(
+        Step(clean_text_column, ("manifest", "params:preprocessing"), "cleaned", "clean_texts"),
+        Step(fit_text_vectorizer, ("cleaned", "params:features", "params:preprocessing", "seed"),
+             "fitted", "fit_text_vectorizer"),
+        Step(text_vectors, ("cleaned", "fitted", "cache"), "features", "text_vectors"),
+    ),
+    encoders=("mlp", "embedding_bag"),
+)

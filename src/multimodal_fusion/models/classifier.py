@@ -11,16 +11,25 @@ pickle. A spec looks like::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
 from multimodal_fusion.fusion import build_fusion
-from multimodal_fusion.models.encoders import (
-    EmbeddingBagEncoder,
-    PixelEncoder,
-    ResNet18Encoder,
-    SmallCNN,
-    VectorMLP,
-)
+from multimodal_fusion.models.encoders import ENCODERS
+
+
+@dataclass(frozen=True)
+class SkippedStrategy:
+    """A strategy `compare` could not train on this data, and why (a baseline whose modality
+    no training sample has): it stays on the leaderboard as skipped, with the reason."""
+
+    fusion: str
+    reason: str
+
+    @property
+    def spec(self) -> dict:
+        return {"fusion": self.fusion, "skipped": self.reason}
 
 
 class MultimodalClassifier(nn.Module):
@@ -49,6 +58,14 @@ class MultimodalClassifier(nn.Module):
             {m: nn.Linear(dim, num_classes) for m in self.modalities}
         )
 
+    def fit_standardisation(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> None:
+        """Give each encoder that standardises (vector MLPs, where the spec asks) the mean and
+        spread of the training samples that have its modality; they are saved as buffers."""
+        for modality, encoder in self.encoders.items():
+            if self.spec["modalities"][modality]["standardise"] and hasattr(
+                    encoder, "set_standardisation"):
+                encoder.set_standardisation(inputs[modality][present[modality]])
+
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
                 with_unimodal: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         """Fused logits; with `with_unimodal`, also each modality's logits from its own head.
@@ -67,18 +84,7 @@ class MultimodalClassifier(nn.Module):
 
 def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:
     """The encoder a modality's spec names, producing `embedding_dim` features."""
-    kind, shape = modality_spec["encoder"], modality_spec["input_shape"]
-    width = spec["embedding_dim"]
-    if kind == "small_cnn":
-        return SmallCNN(shape[0], width)
-    if kind == "resnet18":
-        return ResNet18Encoder(shape[0], width)
-    if kind == "pixels":
-        return PixelEncoder(shape, width)
-    if kind == "mlp":
-        return VectorMLP(shape[0], width, spec["hidden_dim"], spec["dropout"])
-    if kind == "embedding_bag":
-        return EmbeddingBagEncoder(modality_spec["vocab_size"], width, spec["hidden_dim"])
-    raise ValueError(
-        f"unknown encoder {kind!r}; choose small_cnn, resnet18, pixels, mlp or embedding_bag"
-    )
+    kind = modality_spec["encoder"]
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder {kind!r}; choose one of {', '.join(ENCODERS)}")
+    return ENCODERS[kind].from_spec(modality_spec, spec)

@@ -1,4 +1,9 @@
-"""One encoder per kind of input: a small CNN for image tensors, an MLP for feature vectors."""
+"""One encoder per kind of input, and a registry of them by the name a feature table gives.
+
+Each encoder builds itself from the model spec (`from_spec`): its modality's entry (input
+shape and options) and the model's widths. A new kind of encoder is a class here and a line
+in `ENCODERS`; the classifier finds it by name.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,10 @@ class SmallCNN(nn.Module):
         )
         self.project = nn.Linear(4 * width * grid * grid, output_dim)
 
+    @classmethod
+    def from_spec(cls, modality: dict, model: dict) -> SmallCNN:
+        return cls(modality["input_shape"][0], model["embedding_dim"])
+
     def forward(self, images: Tensor) -> Tensor:
         return self.project(self.features(images))
 
@@ -42,6 +51,10 @@ class ResNet18Encoder(nn.Module):
         self.net = resnet18(weights=None, num_classes=output_dim)
         if in_channels != 3:
             self.net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+
+    @classmethod
+    def from_spec(cls, modality: dict, model: dict) -> ResNet18Encoder:
+        return cls(modality["input_shape"][0], model["embedding_dim"])
 
     def load_backbone(self, path: str) -> None:
         """Start from a torchvision ResNet-18 state_dict file; its classifier is not used."""
@@ -64,6 +77,10 @@ class PixelEncoder(nn.Module):
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(int(torch.tensor(input_shape).prod()),
                                                          output_dim))
 
+    @classmethod
+    def from_spec(cls, modality: dict, model: dict) -> PixelEncoder:
+        return cls(modality["input_shape"], model["embedding_dim"])
+
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images)
 
@@ -75,6 +92,10 @@ class EmbeddingBagEncoder(nn.Module):
         super().__init__()
         self.bag = nn.EmbeddingBag(vocab_size, hidden_dim, mode="mean", padding_idx=0)
         self.project = nn.Sequential(nn.ReLU(), nn.Linear(hidden_dim, output_dim))
+
+    @classmethod
+    def from_spec(cls, modality: dict, model: dict) -> EmbeddingBagEncoder:
+        return cls(modality["vocab_size"], model["embedding_dim"], model["hidden_dim"])
 
     def forward(self, token_ids: Tensor) -> Tensor:
         return self.project(self.bag(token_ids))
@@ -96,6 +117,11 @@ class VectorMLP(nn.Module):
             nn.Linear(hidden_dim, output_dim),
         )
 
+    @classmethod
+    def from_spec(cls, modality: dict, model: dict) -> VectorMLP:
+        return cls(modality["input_shape"][0], model["embedding_dim"], model["hidden_dim"],
+                   model["dropout"])
+
     def set_standardisation(self, vectors: Tensor) -> None:
         """Use the mean and spread of these (present, training) vectors from now on."""
         self.mean.copy_(vectors.mean(dim=0))
@@ -103,3 +129,12 @@ class VectorMLP(nn.Module):
 
     def forward(self, vectors: Tensor) -> Tensor:
         return self.net((vectors - self.mean) / self.std)
+
+
+ENCODERS: dict[str, type[nn.Module]] = {
+    "small_cnn": SmallCNN,
+    "resnet18": ResNet18Encoder,
+    "pixels": PixelEncoder,
+    "mlp": VectorMLP,
+    "embedding_bag": EmbeddingBagEncoder,
+}

@@ -19,11 +19,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from multimodal_fusion.modalities.image import augment_batch, augmentation
+from multimodal_fusion.config import typed_settings
+from multimodal_fusion.device import autocast, select_device, uses_bf16
 from multimodal_fusion.models.classifier import MultimodalClassifier
-from multimodal_fusion.models.encoders import VectorMLP
+from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split, model_spec
+from multimodal_fusion.models.predict import predict_proba
+from multimodal_fusion.training.augmentation import augment_batch, augmentation
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
-from multimodal_fusion.training.device import autocast, select_device, uses_bf16
 from multimodal_fusion.training.distributed import (
     Cluster,
     current_cluster,
@@ -31,7 +33,6 @@ from multimodal_fusion.training.distributed import (
     join,
     shard,
 )
-from multimodal_fusion.training.inputs import Batch, ModelInputs, batch_for_split, model_spec
 
 logger = logging.getLogger(__name__)
 SCHEDULES = ("cosine", "one_cycle", "constant")
@@ -39,21 +40,22 @@ SCHEDULES = ("cosine", "one_cycle", "constant")
 
 @dataclass(frozen=True)
 class FitSettings:
-    """How to train; each field is documented in conf/base/parameters_training.yml."""
+    """How to train; each field is documented in conf/base/parameters_training.yml, whose
+    values these defaults are (a test holds them together)."""
 
-    max_epochs: int = 60
+    max_epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     schedule: str = "cosine"
-    max_grad_norm: float = 0.0
+    max_grad_norm: float = 5.0
     class_weights: str = "none"
-    patience: int = 8
-    modality_dropout: float = 0.0
-    unimodal_loss_weight: float = 0.0
+    patience: int = 15
+    modality_dropout: float = 0.35
+    unimodal_loss_weight: float = 1.0
     device: str = "auto"
     mixed_precision: str = "auto"
-    checkpoint_dir: str | None = None
+    checkpoint_dir: str | None = "data/06_models/checkpoints"
 
 
 def seed_everything(seed: int) -> None:
@@ -61,13 +63,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def fit_standardisation(model: MultimodalClassifier, train: Batch) -> None:
-    """Give each standardising encoder the statistics of the training samples that have it."""
-    for modality, encoder in model.encoders.items():
-        if isinstance(encoder, VectorMLP) and model.spec["modalities"][modality]["standardise"]:
-            encoder.set_standardisation(train.inputs[modality][train.present[modality]])
 
 
 def class_weights(labels: Tensor, num_classes: int, mode: str) -> Tensor | None:
@@ -126,21 +121,6 @@ def training_loss(model: torch.nn.Module, batch: Batch, unimodal_weight: float,
     return loss
 
 
-@torch.no_grad()
-def predict_proba(model: MultimodalClassifier, batch: Batch, batch_size: int = 256,
-                  bf16: bool = False) -> np.ndarray:
-    """Class probabilities for every sample of `batch`, in order."""
-    device = next(model.parameters()).device
-    model.eval()
-    chunks = []
-    for start in range(0, len(batch), batch_size):
-        part = batch.select(torch.arange(start, min(start + batch_size, len(batch)))).to(device)
-        with autocast(device, bf16):
-            logits = model(part.inputs, part.present)
-        chunks.append(torch.softmax(logits.float(), dim=1).cpu())
-    return torch.cat(chunks).numpy()
-
-
 def macro_f1(model: MultimodalClassifier, batch: Batch, bf16: bool = False) -> float:
     """Macro-F1 of the model's predictions on a labelled batch."""
     predicted = predict_proba(model, batch, bf16=bf16).argmax(axis=1)
@@ -184,7 +164,7 @@ class TrainingRun:
                     " with bf16 autocast" if bf16 else "",
                     f", rank {cluster.rank} of {cluster.world_size}" if cluster.distributed
                     else "", len(train))
-        fit_standardisation(model, train)
+        model.fit_standardisation(train.inputs, train.present)
         model.to(device)
         network = model
         if cluster.distributed:
@@ -315,7 +295,7 @@ def train_on_inputs(model_inputs: ModelInputs, settings: dict,
     never when a trained model is rebuilt). The model comes back on the CPU, ready to save.
     """
     seed_everything(seed)
-    fit = FitSettings(**settings["fit"])
+    fit = typed_settings(FitSettings, settings["fit"], "training.fit")
     model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))
     for modality, spec in model.spec["modalities"].items():
         if spec.get("weights"):

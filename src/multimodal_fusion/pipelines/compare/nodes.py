@@ -5,14 +5,19 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from multimodal_fusion.evaluation.leaderboard import leaderboard_figure, leaderboard_rows
-from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.fusion import UNIMODAL_BASELINES, applies_to
+from multimodal_fusion.models.classifier import MultimodalClassifier, SkippedStrategy
+from multimodal_fusion.models.inputs import ModelInputs, modalities_of
 from multimodal_fusion.training.engine import train_on_inputs
-from multimodal_fusion.training.inputs import ModelInputs
 
 
 def train_with_fusion(model_inputs: ModelInputs, settings: dict, seed: int, *,
-                      fusion: str) -> tuple[MultimodalClassifier, list[dict]]:
-    """Train with the shared training settings, but this namespace's fusion strategy."""
+                      fusion: str) -> tuple[MultimodalClassifier | SkippedStrategy, list[dict]]:
+    """Train with the shared training settings, but this namespace's fusion strategy; a
+    baseline whose modality this data lacks is skipped, saying so."""
+    if not applies_to(fusion, modalities_of(model_inputs)):
+        missing = UNIMODAL_BASELINES.get(fusion, "any modality")
+        return SkippedStrategy(fusion, f"no training sample has {missing}"), []
     settings = {**settings, "model": {**settings["model"], "fusion": fusion}}
     return train_on_inputs(model_inputs, settings, seed)
 

@@ -1,7 +1,9 @@
 """`compare`: every fusion strategy and unimodal baseline on one split, then a leaderboard.
 
 Each strategy is a namespace of its own (train, predict, score), so kedro-viz shows them
-side by side; they share the prepared data, the features and the training settings.
+side by side; they share the prepared data, the features and the training settings. The
+baselines follow from the modality registry; one whose modality the data lacks is skipped
+and listed as such.
 """
 
 from functools import partial, update_wrapper

@@ -1,59 +1,29 @@
-"""`features`: one namespace per modality, each from the split manifest to a feature table.
+"""`features`: one namespace per registered modality, from the split manifest to a feature table.
 
-In each namespace a preprocessing node (decode and clean) feeds an extraction node (encode),
-so kedro-viz shows both steps, and a change of feature settings reuses the preprocessing.
+Each modality declares its steps (see `modalities.common.Step`); here they become nodes in
+the modality's namespace, so kedro-viz shows a preprocessing node (decode and clean) feeding
+the extraction nodes, and a change of feature settings reuses the preprocessing. A modality
+the manifest lacks still has its namespace; its nodes then pass an empty table along.
 """
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import (
-    audio_vectors,
-    clean_text_column,
-    encode_images,
-    fit_text_vectorizer,
-    preprocess_audio,
-    preprocess_images,
-    text_vectors,
-)
+from multimodal_fusion.modalities import registered
+from multimodal_fusion.modalities.common import Modality
 
-CACHE, WORKERS, SEED = "params:feature_cache", "params:feature_workers", "params:seed"
+SHARED = {"manifest": "split_manifest", "cache": "params:feature_cache",
+          "workers": "params:feature_workers", "seed": "params:seed"}
+
+
+def modality_pipeline(modality: Modality) -> Pipeline:
+    """The modality's steps as nodes, its datasets prefixed with its name."""
+    nodes = [node(step.function, inputs=[SHARED.get(name, name) for name in step.reads],
+                  outputs=step.writes, name=step.name) for step in modality.steps]
+    shared = {SHARED[name] for step in modality.steps for name in step.reads if name in SHARED}
+    return Pipeline(nodes, namespace=modality.name, inputs={"split_manifest"},
+                    outputs={"features": f"{modality.name}_features"},
+                    parameters=shared - {"split_manifest"})
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    image = Pipeline(
-        [
-            node(preprocess_images,
-                 inputs=["split_manifest", "params:preprocessing", CACHE, WORKERS],
-                 outputs="tensors", name="preprocess_images"),
-            node(encode_images, inputs=["tensors", "params:features", CACHE],
-                 outputs="features", name="encode_images"),
-        ],
-        namespace="image", inputs={"split_manifest"}, outputs={"features": "image_features"},
-        parameters={CACHE, WORKERS},
-    )
-    text = Pipeline(
-        [
-            node(clean_text_column, inputs=["split_manifest", "params:preprocessing"],
-                 outputs="cleaned", name="clean_texts"),
-            node(fit_text_vectorizer,
-                 inputs=["cleaned", "params:features", "params:preprocessing", SEED],
-                 outputs="vectorizer", name="fit_text_vectorizer"),
-            node(text_vectors, inputs=["cleaned", "vectorizer", CACHE],
-                 outputs="features", name="text_vectors"),
-        ],
-        namespace="text", inputs={"split_manifest"}, outputs={"features": "text_features"},
-        parameters={CACHE, SEED},
-    )
-    audio = Pipeline(
-        [
-            node(preprocess_audio,
-                 inputs=["split_manifest", "params:preprocessing", CACHE, WORKERS],
-                 outputs="clips", name="preprocess_audio"),
-            node(audio_vectors,
-                 inputs=["split_manifest", "clips", "params:features", CACHE, WORKERS],
-                 outputs="features", name="audio_vectors"),
-        ],
-        namespace="audio", inputs={"split_manifest"}, outputs={"features": "audio_features"},
-        parameters={CACHE, WORKERS},
-    )
-    return image + text + audio
+    return sum((modality_pipeline(m) for m in registered()), Pipeline([]))

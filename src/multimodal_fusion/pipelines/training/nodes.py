@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from multimodal_fusion.modalities import FeatureTable
+from multimodal_fusion.modalities.common import FeatureTable
 from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.models.inputs import ModelInputs, assemble_model_inputs
 from multimodal_fusion.training.engine import train_on_inputs
-from multimodal_fusion.training.inputs import ModelInputs, assemble_model_inputs
 
 
-def build_model_inputs(manifest: pd.DataFrame, image: FeatureTable, text: FeatureTable,
-                       audio: FeatureTable) -> ModelInputs:
+def build_model_inputs(manifest: pd.DataFrame, **features: FeatureTable) -> ModelInputs:
     """One table of every sample's features, presence masks, label and split."""
-    return assemble_model_inputs(manifest, {"image": image, "text": text, "audio": audio})
+    return assemble_model_inputs(manifest, features)
 
 
 def train_model(model_inputs: ModelInputs, settings: dict,

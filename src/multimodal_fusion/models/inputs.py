@@ -1,19 +1,22 @@
-"""Join per-modality feature tables into model inputs, and turn a split of them into tensors."""
+"""Join per-modality feature tables into model inputs, the spec of a model for them, and
+tensors for a split of them: what training, evaluation and inference all read."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
-from multimodal_fusion.fusion import modalities_for
-from multimodal_fusion.modalities import FeatureTable
+from multimodal_fusion.config import typed_settings
+from multimodal_fusion.fusion import modalities_for, strategy_options
+from multimodal_fusion.modalities import MODALITY_NAMES
+from multimodal_fusion.modalities.common import FeatureTable
 
 ModelInputs = dict[str, np.ndarray]
 
@@ -49,18 +52,32 @@ class Batch:
         )
 
 
+@dataclass(frozen=True)
+class ModelSettings:
+    """The model's shape; each field is documented in conf/base/parameters_training.yml."""
+
+    fusion: str = "concat"
+    fusion_options: dict = field(default_factory=dict)
+    embedding_dim: int = 64
+    hidden_dim: int = 128
+    dropout: float = 0.2
+    standardise: tuple[str, ...] | list[str] = ("audio",)
+
+
 def assemble_model_inputs(manifest: pd.DataFrame, tables: dict[str, FeatureTable]) -> ModelInputs:
-    """Align every modality's table to the manifest's samples; drop modalities nobody has."""
+    """Align every modality's table to the manifest's samples.
+
+    A modality that no training sample has is left out, since nothing could learn it; with
+    none left the run stops, saying what a manifest needs.
+    """
     sample_ids = manifest["sample_id"].to_numpy(dtype=str)
     arrays: ModelInputs = {
         "sample_id": sample_ids,
         "label": manifest["label"].to_numpy(dtype=str),
         "split": manifest["split"].to_numpy(dtype=str),
     }
+    train = arrays["split"] == "train"
     for modality, table in sorted(tables.items()):
-        if not table["present"].any():
-            logger.info("No sample has %s: the model is built without it", modality)
-            continue
         position = {sample_id: i for i, sample_id in enumerate(table["sample_id"])}
         missing = [s for s in sample_ids if s not in position]
         if missing:
@@ -68,10 +85,18 @@ def assemble_model_inputs(manifest: pd.DataFrame, tables: dict[str, FeatureTable
                 f"{modality} features lack sample {missing[0]!r}; rerun the features pipeline"
             )
         order = np.array([position[s] for s in sample_ids], dtype=int)
+        if not table["present"][order][train].any():
+            logger.info("No training sample has %s: the model is built without it", modality)
+            continue
         arrays[modality] = table["values"][order]
         arrays[f"{modality}_present"] = table["present"][order]
         arrays[f"{modality}_encoder"] = table["encoder"]
         arrays[f"{modality}_encoder_options"] = table["encoder_options"]
+    if not modalities_of(arrays):
+        raise ValueError(
+            f"no training sample has any modality ({', '.join(MODALITY_NAMES)}): give the "
+            "manifest an image, text or audio column with cells filled in, or name tabular "
+            "columns in tabular.preprocessing")
     return arrays
 
 
@@ -83,25 +108,31 @@ def modalities_of(model_inputs: ModelInputs) -> list[str]:
 def model_spec(model_inputs: ModelInputs, settings: dict) -> dict:
     """The classifier spec for these inputs, each modality with the encoder its features name.
 
-    A unimodal baseline's spec keeps only its modality, so its model never sees the others.
+    A unimodal baseline's spec keeps only its modality, so its model never sees the others;
+    the spec keeps only the chosen strategy's options, complete.
     """
+    chosen = typed_settings(ModelSettings, settings, "training.model")
+    unknown = sorted(set(chosen.standardise) - set(MODALITY_NAMES))
+    if unknown:
+        raise ValueError(f"training.model.standardise names {', '.join(unknown)}; choose among "
+                         f"{', '.join(MODALITY_NAMES)}")
     modalities = {}
-    for modality in modalities_for(settings["fusion"], modalities_of(model_inputs)):
+    for modality in modalities_for(chosen.fusion, modalities_of(model_inputs)):
         shape = list(model_inputs[modality].shape[1:])
         modalities[modality] = {
             "encoder": str(model_inputs[f"{modality}_encoder"]),
             "input_shape": shape,
-            "standardise": modality in settings.get("standardise", ()),
+            "standardise": modality in chosen.standardise,
             **json.loads(str(model_inputs[f"{modality}_encoder_options"])),
         }
     return {
         "classes": sorted(set(model_inputs["label"].tolist())),
         "modalities": modalities,
-        "fusion": settings["fusion"],
-        "fusion_options": settings.get("fusion_options", {}),
-        "embedding_dim": settings["embedding_dim"],
-        "hidden_dim": settings["hidden_dim"],
-        "dropout": settings["dropout"],
+        "fusion": chosen.fusion,
+        "fusion_options": strategy_options(chosen.fusion, chosen.fusion_options),
+        "embedding_dim": chosen.embedding_dim,
+        "hidden_dim": chosen.hidden_dim,
+        "dropout": chosen.dropout,
     }
 
 
