@@ -6,11 +6,12 @@ from torch.nn import functional
 
 from multimodal_fusion.device import autocast
 from multimodal_fusion.fusion import (
-    STRATEGY_NAMES,
+    FUSION_STRATEGIES,
     UNIMODAL_BASELINES,
     applies_to,
     build_fusion,
     modalities_for,
+    selected,
     strategy_options,
 )
 from multimodal_fusion.modalities import MODALITY_NAMES
@@ -18,6 +19,7 @@ from multimodal_fusion.models.classifier import MultimodalClassifier
 
 MODALITIES = ("audio", "image", "tabular", "text")
 SHAPES = {"image": [3, 8, 8], "text": [12], "audio": [10], "tabular": [5]}
+NEURAL = (*FUSION_STRATEGIES, *UNIMODAL_BASELINES)
 SUBSETS = [c for r in range(len(MODALITIES) + 1) for c in itertools.combinations(MODALITIES, r)]
 
 
@@ -42,12 +44,12 @@ def presence(missing: tuple[str, ...] = (), batch: int = 5) -> dict[str, torch.T
     return {m: torch.full((batch,), m not in missing) for m in MODALITIES}
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", NEURAL)
 def test_output_is_one_logit_per_class(strategy):
     assert make_model(strategy)(inputs(), presence()).shape == (5, 3)
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", NEURAL)
 def test_gradients_reach_every_encoder_through_the_fusion(strategy):
     model = make_model(strategy).train()
     model(inputs(), presence()).pow(2).sum().backward()
@@ -57,7 +59,7 @@ def test_gradients_reach_every_encoder_through_the_fusion(strategy):
         assert any(g.abs().sum() > 0 for g in grads), modality
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", NEURAL)
 @pytest.mark.parametrize("missing", SUBSETS, ids=lambda m: "-".join(m) or "none")
 def test_any_missing_subset_gives_finite_outputs_and_gradients(strategy, missing):
     model = make_model(strategy).train()
@@ -67,7 +69,7 @@ def test_any_missing_subset_gives_finite_outputs_and_gradients(strategy, missing
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", NEURAL)
 def test_every_strategy_trains_under_bf16_autocast_with_modalities_missing(strategy):
     """The mixed precision of the CUDA path, through the CPU's bf16 autocast: no GPU needed."""
     model = make_model(strategy).train()
@@ -82,7 +84,7 @@ def test_every_strategy_trains_under_bf16_autocast_with_modalities_missing(strat
     assert torch.isfinite(fused.float()).all()
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", NEURAL)
 def test_a_missing_modality_cannot_sway_the_output(strategy):
     model = make_model(strategy)
     original = inputs()
@@ -92,7 +94,7 @@ def test_a_missing_modality_cannot_sway_the_output(strategy):
         torch.testing.assert_close(model(original, mask), model(changed, mask))
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", NEURAL)
 def test_deterministic_under_a_seed(strategy):
     first, second = make_model(strategy, seed=3), make_model(strategy, seed=3)
     torch.testing.assert_close(first(inputs(), presence()), second(inputs(), presence()))
@@ -140,3 +142,16 @@ def test_options_are_per_strategy_and_a_misspelt_key_is_named():
     with pytest.raises(ValueError, match=r"fusion_options.tensor: unknown key 'rank'.*tensor_dim"):
         build_fusion("tensor", {"text": 4}, hidden_dim=8, num_classes=2, options={"rank": 4})
     assert make_model("low_rank", options={"rank": 2}).fusion.rank_weights.shape == (1, 2)
+
+
+def test_linear_references_are_not_fusion_modules():
+    with pytest.raises(ValueError, match="linear_late is a logistic regression"):
+        build_fusion("linear_late", {"text": 4}, hidden_dim=8, num_classes=2)
+
+
+def test_compare_selects_all_strategies_or_the_listed_ones():
+    assert selected("gated", "all")
+    assert selected("gated", ["gated", "linear_early"]) and not selected("concat", ["gated"])
+    assert selected("concat", "concat")
+    with pytest.raises(ValueError, match="unknown fusion strategy 'gatd'"):
+        selected("concat", ["gatd"])

@@ -14,7 +14,7 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from conftest import make_project, write_tone
-from multimodal_fusion.fusion import FUSION_STRATEGIES, UNIMODAL_BASELINES
+from multimodal_fusion.fusion import FUSION_STRATEGIES, REFERENCE_BASELINES, UNIMODAL_BASELINES
 from multimodal_fusion.modalities import MODALITY_NAMES
 
 CLASSES = ("apple", "banana", "cherry")
@@ -92,9 +92,9 @@ def test_a_manifest_with_these_modalities_trains_evaluates_and_compares(
                                                          "data/08_reporting/leaderboard.json")}
     ranked = {name for name, row in board.items() if row["rank"] is not None}
     baselines = {f"{m}_only" for m in modalities}
-    assert ranked == set(FUSION_STRATEGIES) | baselines
+    assert ranked == {*FUSION_STRATEGIES, *REFERENCE_BASELINES, *baselines}
     for skipped in set(UNIMODAL_BASELINES) - baselines:
         assert board[skipped]["skipped"].startswith("no training sample has")
-    for strategy in FUSION_STRATEGIES:
+    for strategy in (*FUSION_STRATEGIES, *REFERENCE_BASELINES):
         used = latest_json(project, f"data/08_reporting/compare/{strategy}/metrics.json")
         assert used["modalities"] == sorted(modalities), strategy

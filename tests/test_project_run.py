@@ -126,8 +126,11 @@ def test_compare_ranks_every_strategy_and_baseline(trained_project):
         (row["macro_f1"] for row in ranked), reverse=True)
     assert [row["rank"] for row in ranked] == list(range(1, len(STRATEGY_NAMES)))
     assert all(row["n_parameters"] > 0 and row["train_seconds"] > 0 for row in ranked)
-    assert board[-1] == {"strategy": "tabular_only", "rank": None,
+    assert board[-1] == {"strategy": "tabular_only", "kind": "unimodal", "rank": None,
                          "skipped": "no training sample has tabular"}
+    kinds = {row["strategy"]: row["kind"] for row in board}
+    assert kinds["linear_early"] == kinds["linear_late"] == "linear reference"
+    assert kinds["gated"] == "fusion" and kinds["text_only"] == "unimodal"
     assert (trained_project / "data/08_reporting/leaderboard.png").is_dir()
     for strategy in ("late", "audio_only"):
         assert versions(trained_project, f"data/06_models/compare/{strategy}/"

@@ -11,12 +11,13 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import torch
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from safetensors.torch import load_file, save_file
 
-from multimodal_fusion.models.classifier import MultimodalClassifier, SkippedStrategy
+from multimodal_fusion.models.classifier import SkippedStrategy, build_model
 
-Model = MultimodalClassifier | SkippedStrategy
+Model = torch.nn.Module | SkippedStrategy
 
 
 class TorchModelDataset(AbstractVersionedDataset[Model, Model]):
@@ -35,7 +36,7 @@ class TorchModelDataset(AbstractVersionedDataset[Model, Model]):
         spec = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
         if "skipped" in spec:
             return SkippedStrategy(spec["fusion"], spec["skipped"])
-        model = MultimodalClassifier(spec)
+        model = build_model(spec)
         try:
             model.load_state_dict(load_file(weights))
         except RuntimeError as error:

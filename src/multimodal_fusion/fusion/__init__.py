@@ -7,6 +7,9 @@ needs no head. Each declares its own typed `Settings`; a key it does not take is
 
 The unimodal baselines follow from the modality registry: `<modality>_only` is concatenation
 over that single modality, and the model for it is built with that modality's encoder alone.
+The linear reference baselines (`linear_early`, `linear_late`) are logistic regressions, not
+fusion modules: they are named here so every comparison carries them, and built in
+`models.linear`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ FUSION_STRATEGIES: dict[str, type[nn.Module]] = {
     "late": LateFusion,
 }
 UNIMODAL_BASELINES = {f"{modality}_only": modality for modality in MODALITY_NAMES}
-STRATEGY_NAMES = (*FUSION_STRATEGIES, *UNIMODAL_BASELINES)
+REFERENCE_BASELINES = ("linear_early", "linear_late")
+STRATEGY_NAMES = (*FUSION_STRATEGIES, *REFERENCE_BASELINES, *UNIMODAL_BASELINES)
 OPTIONS_WHERE = "training.model.fusion_options"
 
 
@@ -67,6 +71,18 @@ def applies_to(name: str, available: list[str]) -> bool:
     return bool(available)
 
 
+def selected(name: str, choice: str | list[str]) -> bool:
+    """Whether `compare.strategies` (all, or a list of names) includes the strategy; a name
+    it lists that no strategy has is an error, naming the known ones."""
+    if choice == "all":
+        return True
+    if isinstance(choice, str):
+        choice = [choice]
+    for listed in choice:
+        check_strategy(listed)
+    return name in choice
+
+
 def strategy_options(name: str, options_by_strategy: dict[str, dict] | None) -> dict:
     """The options of strategy `name`, complete, from the per-strategy parameter groups.
 
@@ -92,6 +108,9 @@ def build_fusion(name: str, embedding_dims: dict[str, int], hidden_dim: int, num
                  dropout: float = 0.0, options: dict | None = None) -> nn.Module:
     """The strategy registered as `name`, sized for these modalities, with its own options."""
     check_strategy(name)
+    if name in REFERENCE_BASELINES:
+        raise ValueError(f"{name} is a logistic regression, not a fusion module; build it "
+                         "with multimodal_fusion.models.classifier.build_model")
     strategy = FUSION_STRATEGIES.get(name, ConcatFusion)
     settings = typed_settings(strategy.Settings, options, f"{OPTIONS_WHERE}.{name}")
     return strategy(embedding_dims, hidden_dim=hidden_dim, num_classes=num_classes,

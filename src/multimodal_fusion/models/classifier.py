@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from multimodal_fusion.fusion import build_fusion
 from multimodal_fusion.models.encoders import ENCODERS
+from multimodal_fusion.models.linear import LINEAR_MODELS
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ class MultimodalClassifier(nn.Module):
         if not with_unimodal:
             return fused
         return fused, {m: self.unimodal_heads[m](e) for m, e in embeddings.items()}
+
+
+def build_model(spec: dict) -> nn.Module:
+    """The model a spec describes: a linear reference baseline or a fusion classifier."""
+    return LINEAR_MODELS.get(spec["fusion"], MultimodalClassifier)(spec)
 
 
 def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:

@@ -23,6 +23,7 @@ from multimodal_fusion.config import typed_settings
 from multimodal_fusion.device import autocast, select_device, uses_bf16
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split, model_spec
+from multimodal_fusion.models.linear import LINEAR_MODELS
 from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.training.augmentation import augment_batch, augmentation
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
@@ -33,6 +34,7 @@ from multimodal_fusion.training.distributed import (
     join,
     shard,
 )
+from multimodal_fusion.training.linear import fit_linear_reference
 
 logger = logging.getLogger(__name__)
 SCHEDULES = ("cosine", "one_cycle", "constant")
@@ -293,9 +295,12 @@ def train_on_inputs(model_inputs: ModelInputs, settings: dict,
     Seeding comes first, so the initial weights, modality dropout and shuffling all follow
     from the one seed; an encoder whose spec names a weights file starts from it (only here,
     never when a trained model is rebuilt). The model comes back on the CPU, ready to save.
+    A linear reference baseline is fitted by scikit-learn instead (`training.linear`).
     """
     seed_everything(seed)
     fit = typed_settings(FitSettings, settings["fit"], "training.fit")
+    if settings["model"].get("fusion") in LINEAR_MODELS:
+        return fit_linear_reference(model_inputs, settings, seed)
     model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))
     for modality, spec in model.spec["modalities"].items():
         if spec.get("weights"):

@@ -5,16 +5,18 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from multimodal_fusion.evaluation.leaderboard import leaderboard_figure, leaderboard_rows
-from multimodal_fusion.fusion import UNIMODAL_BASELINES, applies_to
+from multimodal_fusion.fusion import UNIMODAL_BASELINES, applies_to, selected
 from multimodal_fusion.models.classifier import MultimodalClassifier, SkippedStrategy
 from multimodal_fusion.models.inputs import ModelInputs, modalities_of
 from multimodal_fusion.training.engine import train_on_inputs
 
 
-def train_with_fusion(model_inputs: ModelInputs, settings: dict, seed: int, *,
+def train_with_fusion(model_inputs: ModelInputs, settings: dict, compare: dict, seed: int, *,
                       fusion: str) -> tuple[MultimodalClassifier | SkippedStrategy, list[dict]]:
     """Train with the shared training settings, but this namespace's fusion strategy; a
-    baseline whose modality this data lacks is skipped, saying so."""
+    strategy not selected, or a baseline whose modality this data lacks, is skipped."""
+    if not selected(fusion, compare["strategies"]):
+        return SkippedStrategy(fusion, "not in compare.strategies"), []
     if not applies_to(fusion, modalities_of(model_inputs)):
         missing = UNIMODAL_BASELINES.get(fusion, "any modality")
         return SkippedStrategy(fusion, f"no training sample has {missing}"), []

@@ -20,7 +20,7 @@ def strategy_pipeline(strategy: str) -> Pipeline:
     """Train and evaluate one strategy, its datasets prefixed with its name."""
     train = node(
         update_wrapper(partial(train_with_fusion, fusion=strategy), train_with_fusion),
-        inputs=["model_inputs", "params:training", "params:seed"],
+        inputs=["model_inputs", "params:training", "params:compare", "params:seed"],
         outputs=["fusion_model", "training_history"],
         name="train_model",
     )
@@ -29,7 +29,7 @@ def strategy_pipeline(strategy: str) -> Pipeline:
         namespace=strategy,
         inputs={"model_inputs", "split_manifest", "manifest_demo_metadata"},
         outputs={"metrics": f"{strategy}_metrics"},
-        parameters={"params:training", "params:seed"},
+        parameters={"params:training", "params:compare", "params:seed"},
     )
 
 

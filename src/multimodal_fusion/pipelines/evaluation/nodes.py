@@ -48,6 +48,7 @@ def compute_test_metrics(predictions: pd.DataFrame, model: MultimodalClassifier 
     metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
     metrics["epochs"] = len(history)
     metrics["train_seconds"] = sum(epoch["seconds"] for epoch in history)
+    metrics["val_macro_f1"] = max(epoch["val_macro_f1"] for epoch in history)
     ceiling = demo_ceiling(demo_metadata, predictions["sample_id"].tolist())
     if ceiling is not None:
         metrics["demo_ceiling"] = ceiling

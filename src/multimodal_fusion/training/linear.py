@@ -1,0 +1,137 @@
+"""Fit the linear reference baselines (`models.linear`) with scikit-learn.
+
+Same split and features as the neural strategies: the regressions learn on the training
+split, and the regularisation strength C is chosen from `C_GRID` by validation macro-F1.
+`linear_late`'s stacking regression learns from out-of-fold probabilities of the training
+samples, so it never sees a per-modality model's answers on the samples it was fitted on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, log_loss
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split, model_spec
+from multimodal_fusion.models.linear import LINEAR_MODELS, LinearLate, fixed_vector
+
+logger = logging.getLogger(__name__)
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+STACK_FOLDS = 3
+ABSENT_CLASS_LOGIT = -1e4
+
+
+def fit_logistic(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+                 seed: int) -> tuple[LogisticRegression, float]:
+    """The logistic regression of the C that scores best on validation, and that score."""
+    best: tuple[float, LogisticRegression] | None = None
+    for strength in C_GRID:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = LogisticRegression(C=strength, max_iter=500, random_state=seed)
+            model.fit(*train)
+        score = f1_score(val[1], model.predict(val[0]), average="macro", zero_division=0) if len(
+            val[1]) else 0.0
+        if best is None or score > best[0]:
+            best = (score, model)
+    return best[1], best[0]
+
+
+def class_weights(model: LogisticRegression, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, features) weights and biases over every class of the spec: a binary
+    regression becomes two softmax rows, and a class it never saw gets a hopeless bias."""
+    coef, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+    weight = np.zeros((num_classes, coef.shape[1]))
+    bias = np.full(num_classes, ABSENT_CLASS_LOGIT)
+    weight[model.classes_], bias[model.classes_] = coef, intercept
+    return weight, bias
+
+
+def set_parameters(weight: torch.nn.Parameter, bias: torch.nn.Parameter,
+                   model: LogisticRegression) -> None:
+    values, offsets = class_weights(model, len(bias))
+    weight.copy_(torch.from_numpy(values))
+    bias.copy_(torch.from_numpy(offsets))
+
+
+def fit_scalers(model: torch.nn.Module, train: Batch) -> None:
+    """Each block standardised by the training samples that have it, then scaled to unit
+    expected norm, so a 3,000-wide block weighs no more than a 40-wide one. A value that
+    never varies in training carries nothing and is dropped."""
+    for modality, scaler in model.scalers.items():
+        vectors = fixed_vector(train.inputs[modality], scaler.modality)[train.present[modality]]
+        spread = vectors.std(dim=0, unbiased=False)
+        varies = spread > 1e-6
+        scaler.mean.copy_(vectors.mean(dim=0))
+        scaler.scale.copy_(torch.where(varies, 1.0 / spread.clamp_min(1e-6), 0.0)
+                           / max(int(varies.sum()), 1) ** 0.5)
+
+
+def folds(labels: np.ndarray, seed: int) -> KFold | StratifiedKFold:
+    """Stratified folds where every class has enough samples, plain ones otherwise."""
+    counts = np.bincount(labels)
+    if counts[counts > 0].min() >= STACK_FOLDS:
+        return StratifiedKFold(STACK_FOLDS, shuffle=True, random_state=seed)
+    return KFold(STACK_FOLDS, shuffle=True, random_state=seed)
+
+
+def fit_late_members(model: LinearLate, train: Batch, val: Batch, seed: int) -> np.ndarray:
+    """Fit each modality's regression; the out-of-fold design of the stacking regression."""
+    classes = len(model.spec["classes"])
+    stacked, flags = [], []
+    for modality in model.modalities:
+        rows, val_rows = train.present[modality], val.present[modality]
+        scaled = model.scalers[modality](train.inputs[modality], rows).numpy()
+        val_scaled = model.scalers[modality](val.inputs[modality], val_rows).numpy()
+        member, _ = fit_logistic((scaled[rows], train.labels[rows].numpy()),
+                                 (val_scaled[val_rows], val.labels[val_rows].numpy()), seed)
+        set_parameters(model.weights[modality], model.biases[modality], member)
+        out_of_fold = np.zeros((len(train), classes))
+        labels = train.labels[rows].numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probabilities = cross_val_predict(
+                LogisticRegression(C=member.C, max_iter=500, random_state=seed), scaled[rows],
+                labels, cv=folds(labels, seed), method="predict_proba")
+        out_of_fold[np.ix_(rows.numpy(), np.unique(labels))] = probabilities
+        stacked.append(out_of_fold)
+        flags.append((~rows).numpy().astype(float)[:, np.newaxis])
+    return np.hstack(stacked + flags)
+
+
+@torch.no_grad()
+def fit_linear_reference(model_inputs: ModelInputs, settings: dict,
+                         seed: int) -> tuple[torch.nn.Module, list[dict]]:
+    """`linear_early` or `linear_late` for these inputs, and a one-entry history."""
+    started = time.perf_counter()
+    spec = model_spec(model_inputs, settings["model"])
+    model = LINEAR_MODELS[spec["fusion"]](spec)
+    train = batch_for_split(model_inputs, "train", spec)
+    val = batch_for_split(model_inputs, "val", spec)
+    fit_scalers(model, train)
+    if isinstance(model, LinearLate):
+        design = fit_late_members(model, train, val, seed)
+        weight, bias = model.stack_weight, model.stack_bias
+    else:
+        design = model.design(train.inputs, train.present).numpy()
+        weight, bias = model.weight, model.bias
+    val_design = model.design(val.inputs, val.present).numpy()
+    final, val_f1 = fit_logistic((design, train.labels.numpy()),
+                                 (val_design, val.labels.numpy()), seed)
+    set_parameters(weight, bias, final)
+    probabilities = torch.softmax(model(train.inputs, train.present), dim=1).numpy()
+    history = [{"epoch": 1, "C": final.C, "val_macro_f1": val_f1,
+                "train_loss": log_loss(train.labels.numpy(), probabilities,
+                                       labels=range(len(spec["classes"]))),
+                "seconds": time.perf_counter() - started}]
+    logger.info("%s: C %g, val macro-F1 %.4f", spec["fusion"], final.C, val_f1)
+    return model.eval(), history
