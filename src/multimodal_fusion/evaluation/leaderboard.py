@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from multimodal_fusion.fusion import REFERENCE_BASELINES, UNIMODAL_BASELINES
+from multimodal_fusion.fusion import AUTO, REFERENCE_BASELINES, UNIMODAL_BASELINES
 
-COLOURS = {"fusion": "#1f77b4", "linear reference": "#ff7f0e", "unimodal": "#9e9e9e"}
+COLOURS = {"fusion": "#1f77b4", "auto": "#2ca02c", "linear reference": "#ff7f0e",
+           "unimodal": "#9e9e9e"}
 
 
 def kind(strategy: str) -> str:
-    """What a row is: a fusion strategy, a linear reference baseline, or one modality alone."""
+    """What a row is: a fusion strategy, auto's choice, a linear reference baseline, or one
+    modality alone."""
+    if strategy == AUTO:
+        return "auto"
     if strategy in REFERENCE_BASELINES:
         return "linear reference"
     return "unimodal" if strategy in UNIMODAL_BASELINES else "fusion"
@@ -47,8 +51,8 @@ def leaderboard_rows(metrics_by_strategy: dict[str, dict]) -> list[dict]:
 
 
 def leaderboard_figure(rows: list[dict]) -> Figure:
-    """Horizontal bars of test macro-F1, best on top; fusion strategies in blue, linear
-    references in orange, unimodal baselines in grey."""
+    """Horizontal bars of test macro-F1, best on top; fusion strategies in blue, auto's
+    choice in green, linear references in orange, unimodal baselines in grey."""
     rows = [row for row in rows if row["rank"] is not None]
     figure = Figure(figsize=(7, 0.4 * len(rows) + 1.2), layout="constrained")
     axes = figure.add_subplot()

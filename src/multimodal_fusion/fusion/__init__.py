@@ -39,7 +39,8 @@ FUSION_STRATEGIES: dict[str, type[nn.Module]] = {
 }
 UNIMODAL_BASELINES = {f"{modality}_only": modality for modality in MODALITY_NAMES}
 REFERENCE_BASELINES = ("linear_early", "linear_late")
-STRATEGY_NAMES = (*FUSION_STRATEGIES, *REFERENCE_BASELINES, *UNIMODAL_BASELINES)
+AUTO = "auto"  # chosen on validation among candidates (training.auto)
+STRATEGY_NAMES = (*FUSION_STRATEGIES, AUTO, *REFERENCE_BASELINES, *UNIMODAL_BASELINES)
 OPTIONS_WHERE = "training.model.fusion_options"
 
 
@@ -111,6 +112,8 @@ def build_fusion(name: str, embedding_dims: dict[str, int], hidden_dim: int, num
     if name in REFERENCE_BASELINES:
         raise ValueError(f"{name} is a logistic regression, not a fusion module; build it "
                          "with multimodal_fusion.models.classifier.build_model")
+    if name == AUTO:
+        raise ValueError("auto is a choice among strategies made in training, not a module")
     strategy = FUSION_STRATEGIES.get(name, ConcatFusion)
     settings = typed_settings(strategy.Settings, options, f"{OPTIONS_WHERE}.{name}")
     return strategy(embedding_dims, hidden_dim=hidden_dim, num_classes=num_classes,

@@ -21,11 +21,13 @@ from tqdm.auto import tqdm
 
 from multimodal_fusion.config import typed_settings
 from multimodal_fusion.device import autocast, select_device, uses_bf16
+from multimodal_fusion.fusion import AUTO
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split, model_spec
 from multimodal_fusion.models.linear import LINEAR_MODELS
 from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.training.augmentation import augment_batch, augmentation
+from multimodal_fusion.training.auto import choose_and_fit
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
 from multimodal_fusion.training.distributed import (
     Cluster,
@@ -58,6 +60,15 @@ class FitSettings:
     device: str = "auto"
     mixed_precision: str = "auto"
     checkpoint_dir: str | None = "data/06_models/checkpoints"
+
+
+@dataclass(frozen=True)
+class TrainingGroups:
+    """The groups of the training parameters, so a misspelt group is named too."""
+
+    model: dict
+    fit: dict
+    auto: dict | None = None
 
 
 def seed_everything(seed: int) -> None:
@@ -295,10 +306,14 @@ def train_on_inputs(model_inputs: ModelInputs, settings: dict,
     Seeding comes first, so the initial weights, modality dropout and shuffling all follow
     from the one seed; an encoder whose spec names a weights file starts from it (only here,
     never when a trained model is rebuilt). The model comes back on the CPU, ready to save.
-    A linear reference baseline is fitted by scikit-learn instead (`training.linear`).
+    A linear reference baseline is fitted by scikit-learn instead (`training.linear`), and
+    `auto` chooses a strategy on validation first (`training.auto`).
     """
     seed_everything(seed)
+    typed_settings(TrainingGroups, settings, "training")
     fit = typed_settings(FitSettings, settings["fit"], "training.fit")
+    if settings["model"].get("fusion") == AUTO:
+        return choose_and_fit(model_inputs, settings, seed, train_on_inputs)
     if settings["model"].get("fusion") in LINEAR_MODELS:
         return fit_linear_reference(model_inputs, settings, seed)
     model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))

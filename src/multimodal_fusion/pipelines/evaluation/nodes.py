@@ -44,6 +44,8 @@ def compute_test_metrics(predictions: pd.DataFrame, model: MultimodalClassifier 
         predictions["label"].tolist(), predictions["predicted"].tolist(), model.spec["classes"]
     )
     metrics["fusion"] = model.spec["fusion"]
+    if "auto" in model.spec:
+        metrics["auto"] = model.spec["auto"]
     metrics["modalities"] = sorted(model.spec["modalities"])
     metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
     metrics["epochs"] = len(history)

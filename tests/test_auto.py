@@ -1,0 +1,31 @@
+import pytest
+
+from multimodal_fusion.training.auto import AutoSettings
+from multimodal_fusion.training.engine import train_on_inputs
+from test_linear import toy_inputs
+
+SETTINGS = {"model": {"fusion": "auto", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
+            "auto": {"candidates": ["concat", "linear_early", "late"], "max_epochs": 2},
+            "fit": {"max_epochs": 4, "batch_size": 32, "device": "cpu", "checkpoint_dir": None}}
+
+
+def test_auto_trains_the_candidate_best_on_validation_and_records_why():
+    model, history = train_on_inputs(toy_inputs(), SETTINGS, seed=0)
+    record = model.spec["auto"]
+    tried = {t["strategy"]: t["val_macro_f1"] for t in record["tried"]}
+    assert list(tried) == ["concat", "linear_early", "late"]
+    assert record["chosen"] == max(tried, key=tried.get) == model.spec["fusion"]
+    assert record["max_epochs"] == 2 and record["search_seconds"] > 0
+    assert f"{tried[record['chosen']]:.4f}" in record["reason"]
+    assert history and all(t["seconds"] > 0 for t in record["tried"])
+
+
+def test_auto_refuses_bad_candidates_and_misspelt_keys():
+    with pytest.raises(ValueError, match="unknown fusion strategy 'gatd'"):
+        AutoSettings(candidates=["gatd"])
+    with pytest.raises(ValueError, match="not auto"):
+        AutoSettings(candidates=["auto"])
+    with pytest.raises(ValueError, match=r"training.auto: unknown key 'budget'"):
+        train_on_inputs(toy_inputs(), {**SETTINGS, "auto": {"budget": 3}}, seed=0)
+    with pytest.raises(ValueError, match=r"training: unknown key 'fitt'"):
+        train_on_inputs(toy_inputs(), {**SETTINGS, "fitt": {}}, seed=0)
