@@ -12,10 +12,20 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
+from kedro.config import OmegaConfigLoader  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from multimodal_fusion.settings import CONFIG_LOADER_ARGS  # noqa: E402
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
+
+
+def project_parameters(preset: str | None = None) -> dict:
+    """conf/base's parameters as a run sees them, presets resolved."""
+    loader = OmegaConfigLoader(str(REPO / "conf"), **CONFIG_LOADER_ARGS,
+                               runtime_params={"preset": preset} if preset else {})
+    return loader["parameters"]
 
 
 def make_project(folder: Path) -> Path:

@@ -1,11 +1,10 @@
 """Settings have one source of truth: the dataclasses' defaults are conf/base's values."""
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pytest
-import yaml
 
+from conftest import project_parameters as parameters
 from multimodal_fusion.config import SettingsError, typed_settings
 from multimodal_fusion.demo.generator import DemoSettings
 from multimodal_fusion.fusion import FUSION_STRATEGIES
@@ -14,13 +13,8 @@ from multimodal_fusion.modalities.image import Augmentation, ImageFeatures, Imag
 from multimodal_fusion.modalities.tabular import TabularColumns, TabularFeatures
 from multimodal_fusion.modalities.text import TextPreprocessing, TextSettings
 from multimodal_fusion.models.inputs import ModelSettings
+from multimodal_fusion.training.auto import AutoSettings
 from multimodal_fusion.training.engine import FitSettings
-
-CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
-
-
-def conf(pipeline: str) -> dict:
-    return yaml.safe_load((CONF / f"parameters_{pipeline}.yml").read_text())
 
 
 @dataclass(frozen=True)
@@ -45,18 +39,19 @@ def normalised(values: dict) -> dict:
 
 
 @pytest.mark.parametrize("settings, group", [
-    (FitSettings, ("training", "training", "fit")),
-    (DemoSettings, ("demo_data", "demo_data")),
-    (ImagePreprocessing, ("features", "image", "preprocessing")),
-    (TextPreprocessing, ("features", "text", "preprocessing")),
-    (TextSettings, ("features", "text", "features")),
-    (AudioPreprocessing, ("features", "audio", "preprocessing")),
-    (TabularColumns, ("features", "tabular", "preprocessing")),
-    (TabularFeatures, ("features", "tabular", "features")),
+    (FitSettings, ("training", "fit")),
+    (AutoSettings, ("training", "auto")),
+    (DemoSettings, ("demo_data",)),
+    (ImagePreprocessing, ("image", "preprocessing")),
+    (TextPreprocessing, ("text", "preprocessing")),
+    (TextSettings, ("text", "features")),
+    (AudioPreprocessing, ("audio", "preprocessing")),
+    (TabularColumns, ("tabular", "preprocessing")),
+    (TabularFeatures, ("tabular", "features")),
 ], ids=lambda value: getattr(value, "__name__", None))
-def test_defaults_equal_the_conf(settings, group):
-    values = conf(group[0])
-    for key in group[1:]:
+def test_defaults_equal_the_conf_with_the_default_preset(settings, group):
+    values = parameters()
+    for key in group:
         values = values[key]
     defaults = normalised(asdict(settings()))
     if settings is DemoSettings:
@@ -65,10 +60,10 @@ def test_defaults_equal_the_conf(settings, group):
 
 
 def test_image_and_audio_feature_defaults_equal_the_conf():
-    features = conf("features")
+    features = parameters()
     image = ImageFeatures()
-    assert {k: features["image"]["features"][k] for k in ("encoder", "weights")} == {
-        "encoder": image.encoder, "weights": image.weights}
+    assert {k: features["image"]["features"][k] for k in ("encoder", "weights", "cnn_size")} == {
+        "encoder": image.encoder, "weights": image.weights, "cnn_size": image.cnn_size}
     assert features["image"]["features"]["augment"] == asdict(Augmentation())
     audio = asdict(AudioFeatures())
     audio.pop("sample_rate")  # the clip store's, not a parameter
@@ -76,9 +71,19 @@ def test_image_and_audio_feature_defaults_equal_the_conf():
 
 
 def test_model_and_fusion_option_defaults_equal_the_conf():
-    model = conf("training")["training"]["model"]
+    model = parameters()["training"]["model"]
     for strategy, options in model.pop("fusion_options").items():
         assert options == asdict(FUSION_STRATEGIES[strategy].Settings()), strategy
     defaults = normalised(asdict(ModelSettings()))
     defaults.pop("fusion_options")
     assert normalised(model) == defaults
+
+
+def test_a_preset_sets_its_bundle_and_an_unknown_one_is_named():
+    fast, best = parameters("fast"), parameters("best")
+    assert fast["image"]["features"]["encoder"] == "small_cnn"
+    assert fast["image"]["preprocessing"]["size"] == 32
+    assert best["training"]["model"]["fusion"] == "auto"
+    assert parameters()["preset"] == "default"
+    with pytest.raises(Exception, match="preset 'fsat' is not one of fast, default, best"):
+        parameters("fsat")

@@ -75,7 +75,9 @@ def test_a_corrupt_image_names_its_row_and_file(tmp_path):
 
 
 def test_tfidf_vocabulary_comes_from_training_texts_only():
-    state = fit_text_features(["seven", "sieben"], TextSettings(min_df=1, ngram_min=3, ngram_max=3))
+    settings = TextSettings(extractor="tfidf", analyzers=["char"], min_df=1, ngram_min=3,
+                            ngram_max=3)
+    state = fit_text_features(["seven", "sieben"], settings)
     fitted = state["tfidf"]["char"]
     assert "sev" in fitted["vocabulary"]
     assert "eig" not in fitted["vocabulary"]
@@ -177,7 +179,8 @@ def test_plp_tells_vowel_like_spectra_apart_and_ignores_loudness():
 def test_stop_words_and_word_ngrams_reach_tfidf():
     texts = clean_texts(["the digit is seven", "the digit is two"],
                         TextPreprocessing(stop_words="english"))
-    state = fit_text_features(texts, TextSettings(analyzers=["char", "word"], min_df=1))
+    state = fit_text_features(texts, TextSettings(extractor="tfidf", analyzers=["char", "word"],
+                                                   min_df=1))
     assert "the" not in state["tfidf"]["word"]["vocabulary"]
     assert "digit seven" in state["tfidf"]["word"]["vocabulary"]
     table = text_features(manifest_of("text", ["digit seven", ""]), state)
@@ -274,6 +277,22 @@ def test_efficientnet_lite0_gives_frozen_deterministic_pretrained_features(tmp_p
     np.testing.assert_array_equal(table["values"], again["values"])
 
 
+def test_cnn_and_pretrained_features_travel_in_one_vector_per_image(tmp_path):
+    paths = [write_image(tmp_path / "a.png", size=(40, 40)), ""]
+    manifest = manifest_of("image", paths)
+    table = images_for(manifest, size=64, encoder="small_cnn+efficientnet_lite0", cnn_size=16)
+    pixels = 3 * 16 * 16
+    assert table["values"].shape == (2, pixels + 1280)
+    assert str(table["encoder"]) == "small_cnn+mlp"
+    assert json.loads(str(table["encoder_options"])) == {"image_shape": [3, 16, 16]}
+    alone = images_for(manifest, size=64, encoder="efficientnet_lite0")
+    np.testing.assert_allclose(table["values"][:, pixels:], alone["values"], rtol=1e-5)
+    assert not table["values"][1].any()
+    with pytest.raises(ValueError, match="augment applies to the encoders that train on pixels"):
+        images_for(manifest, size=64, encoder="small_cnn+efficientnet_lite0",
+                   augment={"rotation": 5})
+
+
 def test_image_weights_are_checked_before_training(tmp_path):
     manifest = manifest_of("image", [write_image(tmp_path / "a.png")])
     with pytest.raises(ValueError, match="apply to the resnet18 encoder, not small_cnn"):
@@ -343,3 +362,20 @@ def test_crop_fit_keeps_proportions_where_squash_stretches(tmp_path):
     assert squashed.max() > 0.9  # the white sides are squeezed in
     with pytest.raises(ValueError, match="unknown image fit 'pad'.*squash, crop"):
         extract_image_tensors(manifest, size=8, fit="pad")
+
+
+def test_joined_text_extractors_give_their_vectors_side_by_side():
+    texts = ["the digit is seven", "the digit is two", "a frog"]
+    settings = TextSettings(extractor="tfidf+minilm", analyzers=["char"], min_df=1)
+    state = fit_text_features(texts, settings)
+    table = text_features(manifest_of("text", ["a frog", ""]), state)
+    tfidf_alone = fit_text_features(texts, TextSettings(extractor="tfidf", analyzers=["char"],
+                                                        min_df=1))
+    width = table["values"].shape[1] - 384
+    np.testing.assert_allclose(
+        table["values"][0, :width],
+        text_features(manifest_of("text", ["a frog"]), tfidf_alone)["values"][0])
+    assert np.linalg.norm(table["values"][0, width:]) == pytest.approx(1.0, rel=1e-4)
+    assert table["present"].tolist() == [True, False] and not table["values"][1].any()
+    with pytest.raises(ValueError, match="join vector extractors with"):
+        fit_text_features(texts, TextSettings(extractor="tokens+minilm"))

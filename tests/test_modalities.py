@@ -1,11 +1,9 @@
 """The modality registry: every modality declares what the pipelines and the model need."""
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import yaml
 
+from conftest import project_parameters
 from multimodal_fusion.modalities import (
     MODALITY_NAMES,
     file_columns,
@@ -16,8 +14,7 @@ from multimodal_fusion.modalities import (
 from multimodal_fusion.models.encoders import ENCODERS
 
 SHARED = {"manifest", "cache", "workers", "seed"}
-PARAMETERS = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf" / "base" /
-                             "parameters_features.yml").read_text())
+PARAMETERS = project_parameters()
 
 
 def test_each_modality_declares_steps_that_end_in_its_feature_table():

@@ -14,16 +14,22 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from conftest import make_project, write_tone
-from multimodal_fusion.fusion import FUSION_STRATEGIES, REFERENCE_BASELINES, UNIMODAL_BASELINES
+from multimodal_fusion.fusion import (
+    AUTO,
+    FUSION_STRATEGIES,
+    REFERENCE_BASELINES,
+    UNIMODAL_BASELINES,
+)
 from multimodal_fusion.modalities import MODALITY_NAMES
 
 CLASSES = ("apple", "banana", "cherry")
 PER_CLASS = 12
 COLUMNS = {"image": ["image"], "text": ["text"], "audio": ["audio"], "tabular": ["cue", "band"]}
-TINY = {
-    "image": {"preprocessing": {"size": 8}},
-    "training": {"fit": {"max_epochs": 2, "patience": 2, "batch_size": 16}},
-}
+FIT = {"max_epochs": 2, "patience": 2, "batch_size": 16}
+# The fast preset keeps the many cases quick; the case with every modality runs the default
+# preset's pretrained encoders (on images large enough for them).
+PRESETS = {"fast": {"preset": "fast", "image": {"preprocessing": {"size": 8}}},
+           "default": {"image": {"preprocessing": {"size": 32}}}}
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +65,10 @@ def manifest_with(samples: Path, modalities: tuple[str, ...]) -> str:
 
 def run(project: Path, pipeline: str, manifest: str, modalities: tuple[str, ...]) -> None:
     tabular = {"numeric": ["cue"], "categorical": ["band"]} if "tabular" in modalities else {}
-    params = {**TINY, "manifest": manifest, "tabular": {"preprocessing": tabular},
+    preset = PRESETS["default" if len(modalities) == len(MODALITY_NAMES) else "fast"]
+    params = {**preset, "manifest": manifest, "tabular": {"preprocessing": tabular},
               "feature_cache": None,
-              "training": {"fit": {**TINY["training"]["fit"],
-                                   "checkpoint_dir": str(project / "checkpoints")}}}
+              "training": {"fit": {**FIT, "checkpoint_dir": str(project / "checkpoints")}}}
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=params) as session:
         session.run(pipeline_names=[pipeline])
@@ -92,9 +98,9 @@ def test_a_manifest_with_these_modalities_trains_evaluates_and_compares(
                                                          "data/08_reporting/leaderboard.json")}
     ranked = {name for name, row in board.items() if row["rank"] is not None}
     baselines = {f"{m}_only" for m in modalities}
-    assert ranked == {*FUSION_STRATEGIES, *REFERENCE_BASELINES, *baselines}
+    assert ranked == {*FUSION_STRATEGIES, AUTO, *REFERENCE_BASELINES, *baselines}
     for skipped in set(UNIMODAL_BASELINES) - baselines:
         assert board[skipped]["skipped"].startswith("no training sample has")
-    for strategy in (*FUSION_STRATEGIES, *REFERENCE_BASELINES):
+    for strategy in (*FUSION_STRATEGIES, AUTO, *REFERENCE_BASELINES):
         used = latest_json(project, f"data/08_reporting/compare/{strategy}/metrics.json")
         assert used["modalities"] == sorted(modalities), strategy

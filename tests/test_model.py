@@ -131,3 +131,16 @@ def test_small_cnn_knows_where_a_stroke_is():
     torch.manual_seed(0)
     default = SmallCNN(3, 8).eval()
     assert not torch.allclose(default(top_left), default(bottom_right), atol=1e-3)
+
+
+def test_the_cnn_and_pretrained_encoder_uses_both_parts_of_its_vector():
+    from multimodal_fusion.models.encoders import CNNWithPretrained
+
+    torch.manual_seed(0)
+    encoder = CNNWithPretrained([3, 8, 8], 20, output_dim=4, hidden_dim=8, dropout=0.0).eval()
+    vectors = torch.randn(2, 3 * 8 * 8 + 20)
+    base = encoder(vectors)
+    for part in (slice(0, 192), slice(192, None)):
+        changed = vectors.clone()
+        changed[:, part] += torch.randn_like(changed[:, part])
+        assert not torch.allclose(encoder(changed), base)

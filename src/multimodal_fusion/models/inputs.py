@@ -56,7 +56,7 @@ class Batch:
 class ModelSettings:
     """The model's shape; each field is documented in conf/base/parameters_training.yml."""
 
-    fusion: str = "concat"
+    fusion: str = "late"
     fusion_options: dict = field(default_factory=dict)
     embedding_dim: int = 64
     hidden_dim: int = 128
