@@ -240,7 +240,12 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "suite.json")
     parser.add_argument("--readme", action="store_true",
                         help="write the tables into benchmarks/README.md")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="train nothing: the tables of a JSON this script wrote")
     args = parser.parse_args()
+    if args.report:
+        report(json.loads(args.report.read_text()), args.readme)
+        return
     seeds = args.seeds[:1] if args.quick else args.seeds
     strategies = args.strategies or (QUICK_STRATEGIES if args.quick else "all")
     overrides = nested(args.set)
@@ -264,13 +269,18 @@ def main() -> None:
               "summary": summary, "runs": runs}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1))
-    table = markdown(summary)
-    print(table)
     print(f"{minutes:.1f} minutes; {args.output}")
-    if args.readme:
-        header = (f"Seeds {', '.join(map(str, seeds))}; test figures are mean ± spread over "
-                  f"seeds; {minutes:.0f} minutes on {os.cpu_count()} cores "
-                  f"(`python benchmarks/suite.py{' --quick' if args.quick else ''}`).")
+    report(result, args.readme)
+
+
+def report(result: dict, readme: bool) -> None:
+    """Print the tables; with `readme`, put them into benchmarks/README.md too."""
+    table = markdown(result["summary"])
+    print(table)
+    if readme:
+        header = (f"Seeds {', '.join(map(str, result['seeds']))}; test figures are mean ± "
+                  f"spread over seeds; {result['minutes']:.0f} minutes on "
+                  f"{result['machine']['cores']} cores.")
         write_readme(table, header)
 
 

@@ -1,12 +1,20 @@
 import pytest
 
-from multimodal_fusion.training.auto import AutoSettings
+from multimodal_fusion.training.auto import AutoSettings, choose_and_fit
 from multimodal_fusion.training.engine import train_on_inputs
 from test_linear import toy_inputs
 
 SETTINGS = {"model": {"fusion": "auto", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
             "auto": {"candidates": ["concat", "linear_early", "late"], "max_epochs": 2},
             "fit": {"max_epochs": 4, "batch_size": 32, "device": "cpu", "checkpoint_dir": None}}
+
+
+def counting(calls: list[dict]):
+    """train_on_inputs, remembering each strategy and budget it was asked for."""
+    def train(inputs, settings, seed):
+        calls.append((settings["model"]["fusion"], settings["fit"]["max_epochs"]))
+        return train_on_inputs(inputs, settings, seed)
+    return train
 
 
 def test_auto_trains_the_candidate_best_on_validation_and_records_why():
@@ -18,6 +26,15 @@ def test_auto_trains_the_candidate_best_on_validation_and_records_why():
     assert record["max_epochs"] == 2 and record["search_seconds"] > 0
     assert f"{tried[record['chosen']]:.4f}" in record["reason"]
     assert history and all(t["seconds"] > 0 for t in record["tried"])
+
+
+@pytest.mark.parametrize("budget, refits", [(2, True), (None, False), (4, False)])
+def test_a_short_search_refits_the_winner_and_a_full_one_keeps_it(budget, refits):
+    calls = []
+    settings = {**SETTINGS, "auto": {"candidates": ["concat", "late"], "max_epochs": budget}}
+    model, _ = choose_and_fit(toy_inputs(), settings, 0, counting(calls))
+    searched = [(strategy, budget if refits else 4) for strategy in ("concat", "late")]
+    assert calls == searched + ([(model.spec["fusion"], 4)] if refits else [])
 
 
 def test_auto_refuses_bad_candidates_and_misspelt_keys():

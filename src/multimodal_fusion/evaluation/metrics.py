@@ -26,6 +26,20 @@ def classification_metrics(y_true: list[str], y_pred: list[str], classes: list[s
     return metrics
 
 
+def run_summary(spec: dict, n_parameters: int, history: list[dict]) -> dict:
+    """What was trained and what it cost: strategy (and auto's record), modalities,
+    parameters, epochs, training seconds and the validation macro-F1 of the kept weights."""
+    return {
+        "fusion": spec["fusion"],
+        **({"auto": spec["auto"]} if "auto" in spec else {}),
+        "modalities": sorted(spec["modalities"]),
+        "n_parameters": n_parameters,
+        "epochs": len(history),
+        "train_seconds": sum(epoch["seconds"] for epoch in history),
+        "val_macro_f1": max(epoch["val_macro_f1"] for epoch in history),
+    }
+
+
 def confusion_matrix_figure(y_true: list[str], y_pred: list[str], classes: list[str],
                             title: str) -> Figure:
     """Counts of true against predicted class, row-normalised colours, counts written in.

@@ -11,6 +11,7 @@ from multimodal_fusion.evaluation.ceiling import demo_ceiling
 from multimodal_fusion.evaluation.metrics import (
     classification_metrics,
     confusion_matrix_figure,
+    run_summary,
     skipped_figure,
 )
 from multimodal_fusion.models.classifier import MultimodalClassifier, SkippedStrategy
@@ -42,15 +43,7 @@ def compute_test_metrics(predictions: pd.DataFrame, model: MultimodalClassifier 
         return model.spec
     metrics = classification_metrics(
         predictions["label"].tolist(), predictions["predicted"].tolist(), model.spec["classes"]
-    )
-    metrics["fusion"] = model.spec["fusion"]
-    if "auto" in model.spec:
-        metrics["auto"] = model.spec["auto"]
-    metrics["modalities"] = sorted(model.spec["modalities"])
-    metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
-    metrics["epochs"] = len(history)
-    metrics["train_seconds"] = sum(epoch["seconds"] for epoch in history)
-    metrics["val_macro_f1"] = max(epoch["val_macro_f1"] for epoch in history)
+    ) | run_summary(model.spec, sum(p.numel() for p in model.parameters()), history)
     ceiling = demo_ceiling(demo_metadata, predictions["sample_id"].tolist())
     if ceiling is not None:
         metrics["demo_ceiling"] = ceiling
