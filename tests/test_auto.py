@@ -1,7 +1,10 @@
 import pytest
+import torch
 
-from multimodal_fusion.training.auto import AutoSettings, choose_and_fit
+from multimodal_fusion.training import memo as memo_module
+from multimodal_fusion.training.auto import AutoSettings, choose_and_fit, with_fusion
 from multimodal_fusion.training.engine import train_on_inputs
+from multimodal_fusion.training.memo import TrainingMemo
 from test_linear import toy_inputs
 
 SETTINGS = {"model": {"fusion": "auto", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
@@ -35,6 +38,25 @@ def test_a_short_search_refits_the_winner_and_a_full_one_keeps_it(budget, refits
     model, _ = choose_and_fit(toy_inputs(), settings, 0, counting(calls))
     searched = [(strategy, budget if refits else 4) for strategy in ("concat", "late")]
     assert calls == searched + ([(model.spec["fusion"], 4)] if refits else [])
+
+
+def test_compare_trains_each_candidate_once_and_auto_reports_their_real_cost(monkeypatch):
+    calls = []
+    monkeypatch.setattr(memo_module, "train_on_inputs", counting(calls))
+    memo = TrainingMemo()
+    settings = {**SETTINGS, "auto": {"candidates": ["concat", "late"], "max_epochs": None}}
+    late, late_history = memo.train(toy_inputs(), with_fusion(settings, "late"), 0)
+    chosen, _ = memo.train(toy_inputs(), settings, 0)
+    concat, _ = memo.train(toy_inputs(), with_fusion(settings, "concat"), 0)
+    assert calls == [("late", 4), ("concat", 4)]
+    winner = {"late": late, "concat": concat}[chosen.spec["fusion"]]
+    assert all(torch.equal(a, b) for a, b in zip(chosen.state_dict().values(),
+                                                  winner.state_dict().values(), strict=True))
+    assert "auto" not in late.spec and "auto" not in concat.spec
+    tried = {t["strategy"]: t["seconds"] for t in chosen.spec["auto"]["tried"]}
+    assert tried["late"] == sum(epoch["seconds"] for epoch in late_history) > 0
+    memo.train(toy_inputs(n=120), with_fusion(settings, "late"), 0)
+    assert calls[-1] == ("late", 4) and len(calls) == 3
 
 
 def test_auto_refuses_bad_candidates_and_misspelt_keys():

@@ -132,6 +132,10 @@ def test_compare_ranks_every_strategy_and_baseline(trained_project):
     assert kinds["linear_early"] == kinds["linear_late"] == "linear reference"
     assert kinds["gated"] == "fusion" and kinds["text_only"] == "unimodal"
     assert kinds["auto"] == "auto"
+    auto_metrics = versions(trained_project, "data/08_reporting/compare/auto/metrics.json")[-1]
+    chosen = json.loads((auto_metrics / "metrics.json").read_text())["auto"]["chosen"]
+    figures = {row["strategy"]: (row["accuracy"], row["val_macro_f1"]) for row in ranked}
+    assert figures["auto"] == figures[chosen], "auto keeps its chosen candidate's model"
     assert (trained_project / "data/08_reporting/leaderboard.png").is_dir()
     for strategy in ("late", "audio_only"):
         assert versions(trained_project, f"data/06_models/compare/{strategy}/"

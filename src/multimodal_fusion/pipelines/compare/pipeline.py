@@ -3,7 +3,7 @@
 Each strategy is a namespace of its own (train, predict, score), so kedro-viz shows them
 side by side; they share the prepared data, the features and the training settings. The
 baselines follow from the modality registry; one whose modality the data lacks is skipped
-and listed as such.
+and listed as such. `auto` reuses the trainings of its candidates' namespaces.
 """
 
 from functools import partial, update_wrapper
@@ -12,14 +12,16 @@ from kedro.pipeline import Pipeline, node
 
 from multimodal_fusion.fusion import STRATEGY_NAMES
 from multimodal_fusion.pipelines import data_preparation, evaluation, features, training
+from multimodal_fusion.training.memo import TrainingMemo
 
 from .nodes import build_leaderboard, train_with_fusion
 
 
-def strategy_pipeline(strategy: str) -> Pipeline:
+def strategy_pipeline(strategy: str, memo: TrainingMemo) -> Pipeline:
     """Train and evaluate one strategy, its datasets prefixed with its name."""
     train = node(
-        update_wrapper(partial(train_with_fusion, fusion=strategy), train_with_fusion),
+        update_wrapper(partial(train_with_fusion, fusion=strategy, memo=memo),
+                       train_with_fusion),
         inputs=["model_inputs", "params:training", "params:compare", "params:seed"],
         outputs=["fusion_model", "training_history"],
         name="train_model",
@@ -34,6 +36,7 @@ def strategy_pipeline(strategy: str) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    memo = TrainingMemo()
     leaderboard = node(
         build_leaderboard,
         inputs={strategy: f"{strategy}_metrics" for strategy in STRATEGY_NAMES},
@@ -44,6 +47,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         data_preparation.create_pipeline(),
         features.create_pipeline(),
         training.create_pipeline().only_nodes("build_model_inputs"),
-        *(strategy_pipeline(strategy) for strategy in STRATEGY_NAMES),
+        *(strategy_pipeline(strategy, memo) for strategy in STRATEGY_NAMES),
         leaderboard,
     ])
