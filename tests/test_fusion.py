@@ -152,6 +152,7 @@ def test_linear_references_are_not_fusion_modules():
 def test_compare_selects_all_strategies_or_the_listed_ones():
     assert selected("gated", "all")
     assert selected("gated", ["gated", "linear_early"]) and not selected("concat", ["gated"])
+    assert selected("linear_early", ["gated"]) and selected("linear_late", "concat")
     assert selected("concat", "concat")
     with pytest.raises(ValueError, match="unknown fusion strategy 'gatd'"):
         selected("concat", ["gatd"])

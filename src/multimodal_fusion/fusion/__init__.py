@@ -74,14 +74,14 @@ def applies_to(name: str, available: list[str]) -> bool:
 
 def selected(name: str, choice: str | list[str]) -> bool:
     """Whether `compare.strategies` (all, or a list of names) includes the strategy; a name
-    it lists that no strategy has is an error, naming the known ones."""
-    if choice == "all":
+    it lists that no strategy has is an error, naming the known ones. The linear references
+    are always included: they cost seconds, and every strategy is read against them."""
+    listed = [choice] if isinstance(choice, str) else list(choice)
+    if listed == ["all"]:
         return True
-    if isinstance(choice, str):
-        choice = [choice]
-    for listed in choice:
-        check_strategy(listed)
-    return name in choice
+    for strategy in listed:
+        check_strategy(strategy)
+    return name in REFERENCE_BASELINES or name in listed
 
 
 def strategy_options(name: str, options_by_strategy: dict[str, dict] | None) -> dict:
