@@ -144,6 +144,17 @@ def test_options_are_per_strategy_and_a_misspelt_key_is_named():
     assert make_model("low_rank", options={"rank": 2}).fusion.rank_weights.shape == (1, 2)
 
 
+@pytest.mark.parametrize("strategy", ["tensor", "low_rank"])
+def test_a_product_of_modalities_does_not_grow_as_a_power_of_the_embeddings(strategy):
+    dims = {m: 6 for m in MODALITIES}
+    fusion = build_fusion(strategy, dims, hidden_dim=16, num_classes=3)
+    generator = torch.Generator().manual_seed(0)
+    embeddings = {m: torch.randn(5, 6, generator=generator) for m in MODALITIES}
+    for scale in (10.0, 100.0, 1000.0):
+        fused = fusion({m: z * scale for m, z in embeddings.items()}, presence())
+        assert torch.allclose(fused.std(dim=1, unbiased=False), torch.ones(5), atol=0.02)
+
+
 def test_linear_references_are_not_fusion_modules():
     with pytest.raises(ValueError, match="linear_late is a logistic regression"):
         build_fusion("linear_late", {"text": 4}, hidden_dim=8, num_classes=2)

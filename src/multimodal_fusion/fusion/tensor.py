@@ -34,7 +34,9 @@ class TensorFusion(nn.Module):
     """Tensor fusion (Zadeh et al., 2017): the outer product of [z_m, 1] over modalities.
 
     Each embedding is first projected to `tensor_dim` features, since the product has
-    (tensor_dim + 1) ** modalities entries.
+    (tensor_dim + 1) ** modalities entries. The product is layer-normalised: its scale is
+    that of the embeddings raised to the number of modalities, and without the norm it fell
+    below a single modality on Tux Paint (benchmarks/README.md).
     """
 
     Settings = TensorSettings
@@ -45,6 +47,7 @@ class TensorFusion(nn.Module):
         self.modalities = sorted(embedding_dims)
         self.project = Projections(embedding_dims, settings.tensor_dim)
         self.output_dim = (settings.tensor_dim + 1) ** len(self.modalities)
+        self.norm = nn.LayerNorm(self.output_dim)
 
     def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         mask = presence_matrix(present, self.modalities)
@@ -52,14 +55,15 @@ class TensorFusion(nn.Module):
         fused = factors[:, 0]
         for i in range(1, factors.shape[1]):
             fused = (fused.unsqueeze(2) * factors[:, i].unsqueeze(1)).flatten(1)
-        return fused
+        return self.norm(fused)
 
 
 class LowRankFusion(nn.Module):
     """Low-rank multimodal fusion (Liu et al., 2018): tensor fusion with a rank-r weight.
 
     The product of per-modality linear maps of [e_m, 1], summed over r ranks, equals a linear
-    map of the full outer product without ever building it.
+    map of the full outer product without ever building it; layer-normalised, as tensor
+    fusion's product is.
     """
 
     Settings = LowRankSettings
@@ -76,6 +80,7 @@ class LowRankFusion(nn.Module):
         self.rank_weights = nn.Parameter(torch.full((1, rank), 1.0 / rank))
         self.bias = nn.Parameter(torch.zeros(hidden_dim))
         self.output_dim = hidden_dim
+        self.norm = nn.LayerNorm(hidden_dim)
 
     def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         mask = presence_matrix(present, self.modalities)
@@ -84,4 +89,4 @@ class LowRankFusion(nn.Module):
             z = with_bias_one(embeddings[m].unsqueeze(1), mask[:, i:i + 1]).squeeze(1)
             term = torch.einsum("bd,rdh->brh", z, self.factors[m])
             fused = term if fused is None else fused * term
-        return torch.einsum("xr,brh->bh", self.rank_weights, fused) + self.bias
+        return self.norm(torch.einsum("xr,brh->bh", self.rank_weights, fused) + self.bias)
