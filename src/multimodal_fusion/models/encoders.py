@@ -7,6 +7,8 @@ in `ENCODERS`; the classifier finds it by name.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18
@@ -140,7 +142,7 @@ class CNNWithPretrained(nn.Module):
                  hidden_dim: int, dropout: float) -> None:
         super().__init__()
         self.image_shape = list(image_shape)
-        self.pixels = int(torch.tensor(image_shape).prod())
+        self.pixels = math.prod(image_shape)
         self.cnn = SmallCNN(image_shape[0], output_dim)
         self.pretrained = nn.Sequential(
             nn.LayerNorm(pretrained_width), nn.Linear(pretrained_width, hidden_dim),
@@ -150,7 +152,7 @@ class CNNWithPretrained(nn.Module):
     @classmethod
     def from_spec(cls, modality: dict, model: dict) -> CNNWithPretrained:
         image_shape = modality["image_shape"]
-        width = modality["input_shape"][0] - int(torch.tensor(image_shape).prod())
+        width = modality["input_shape"][0] - math.prod(image_shape)
         return cls(image_shape, width, model["embedding_dim"], model["hidden_dim"],
                    model["dropout"])
 
