@@ -13,6 +13,7 @@ from multimodal_fusion.modalities.image import Augmentation, ImageFeatures, Imag
 from multimodal_fusion.modalities.tabular import TabularColumns, TabularFeatures
 from multimodal_fusion.modalities.text import TextPreprocessing, TextSettings
 from multimodal_fusion.models.inputs import ModelSettings
+from multimodal_fusion.quarantine import PreparationSettings
 from multimodal_fusion.training.auto import AutoSettings
 from multimodal_fusion.training.engine import FitSettings
 
@@ -48,6 +49,7 @@ def normalised(values: dict) -> dict:
     (AudioPreprocessing, ("audio", "preprocessing")),
     (TabularColumns, ("tabular", "preprocessing")),
     (TabularFeatures, ("tabular", "features")),
+    (PreparationSettings, ("data_preparation",)),
 ], ids=lambda value: getattr(value, "__name__", None))
 def test_defaults_equal_the_conf_with_the_default_preset(settings, group):
     values = parameters()

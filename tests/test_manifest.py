@@ -1,13 +1,7 @@
 import pandas as pd
 import pytest
 
-from multimodal_fusion.manifest import (
-    ManifestError,
-    assign_splits,
-    read_manifest,
-    resolve_file_paths,
-    validate_manifest,
-)
+from multimodal_fusion.manifest import ManifestError, assign_splits, read_manifest
 
 
 def write_manifest(folder, rows: list[dict], name: str = "manifest.csv"):
@@ -18,10 +12,6 @@ def write_manifest(folder, rows: list[dict], name: str = "manifest.csv"):
     else:
         frame.to_parquet(path)
     return path
-
-
-def load(path):
-    return resolve_file_paths(read_manifest(path), path.parent)
 
 
 def test_labels_and_ids_stay_text_and_empty_cells_mean_missing(tmp_path):
@@ -36,46 +26,34 @@ def test_labels_and_ids_stay_text_and_empty_cells_mean_missing(tmp_path):
     assert manifest.index.tolist() == [1, 2]
 
 
-def test_relative_paths_count_from_the_manifest_folder(tmp_path):
-    (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "a.png").write_bytes(b"x")
-    path = write_manifest(tmp_path, [{"sample_id": "a", "label": "x", "image": "images/a.png"}],
-                          name="manifest.parquet")
-    manifest = load(path)
-    assert manifest.at[1, "image"] == (tmp_path / "images" / "a.png").as_posix()
-    validate_manifest(manifest)
+def test_a_cell_in_another_encoding_costs_that_cell_not_the_run(tmp_path):
+    path = tmp_path / "manifest.csv"
+    path.write_bytes("sample_id,label,text\na,x,caf\xe9\nb,y,ok\n".encode("latin-1"))
+    manifest = read_manifest(path)
+    assert manifest["text"].tolist() == ["caf\ufffd", "ok"]
+    assert manifest.attrs["undecodable"] == {
+        "text": {1: "byte e9 at position 3 is not valid utf-8 text"}}
+    assert read_manifest(path, encoding="latin-1")["text"].tolist() == ["caf\xe9", "ok"]
 
 
-def test_missing_file_names_row_file_and_fix(tmp_path):
-    (tmp_path / "ok.wav").write_bytes(b"x")
-    path = write_manifest(tmp_path, [
-        {"sample_id": "a", "label": "x", "audio": "ok.wav"},
-        {"sample_id": "b", "label": "y", "audio": "gone.wav"},
-    ])
-    with pytest.raises(ManifestError) as error:
-        validate_manifest(load(path))
-    message = str(error.value)
-    assert "manifest.csv row 2" in message
-    assert "'b'" in message
-    assert str(tmp_path / "gone.wav") in message
-    assert "empty the cell" in message
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+    path = tmp_path / "manifest.csv"
+    path.write_text("sample_id,label,text\na,x,\xfcber\n", encoding="utf-8-sig")
+    manifest = read_manifest(path)
+    assert manifest.columns.tolist() == ["sample_id", "label", "text"]
+    assert manifest.at[1, "text"] == "\xfcber"
 
 
-def test_an_empty_file_cell_is_missing_not_an_error(tmp_path):
-    path = write_manifest(tmp_path, [{"sample_id": "a", "label": "x", "audio": "", "text": "t"}])
-    assert len(validate_manifest(load(path))) == 1
-
-
-@pytest.mark.parametrize("rows, fragment", [
-    ([{"sample_id": "a", "text": "t"}], "no 'label' column"),
-    ([{"sample_id": "a", "label": "x", "text": "t"},
-      {"sample_id": "a", "label": "y", "text": "u"}], "row 2"),
-    ([{"sample_id": "a", "label": "", "text": "t"}], "empty label"),
-    ([{"sample_id": "a", "label": "x", "text": "t", "split": "training"}], "not one of"),
+@pytest.mark.parametrize("content, fragment", [
+    (b"", "is empty: a manifest needs a header row"),
+    (b"sample_id,label,text\n", "has a header but no rows"),
+    (b"sample_id,label\na,x\nb,y,z\n", "Expected 2 fields in line 3, saw 3.*quoted"),
 ])
-def test_unusable_manifests_are_refused_clearly(tmp_path, rows, fragment):
+def test_an_empty_or_malformed_manifest_gives_one_clear_message(tmp_path, content, fragment):
+    path = tmp_path / "manifest.csv"
+    path.write_bytes(content)
     with pytest.raises(ManifestError, match=fragment):
-        validate_manifest(load(write_manifest(tmp_path, rows)))
+        read_manifest(path)
 
 
 def test_split_is_stratified_reproducible_and_sized_by_parameters():
@@ -93,3 +71,11 @@ def test_a_complete_split_column_is_kept():
     manifest = pd.DataFrame({"sample_id": ["1", "2", "3"], "label": ["a", "a", "b"],
                              "split": ["test", "train", "val"]})
     assert assign_splits(manifest, 0.2, 0.1, seed=0)["split"].tolist() == ["test", "train", "val"]
+
+
+def test_a_split_too_small_to_hold_every_class_is_drawn_unstratified(caplog):
+    manifest = pd.DataFrame({"sample_id": [str(i) for i in range(30)],
+                             "label": [str(i % 10) for i in range(30)]})
+    split = assign_splits(manifest, test_size=0.2, val_size=0.1, seed=0)
+    assert split["split"].value_counts().to_dict() == {"train": 21, "test": 6, "val": 3}
+    assert "Splitting without stratification" in caplog.text

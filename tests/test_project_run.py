@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -87,16 +88,22 @@ def test_demo_build_is_byte_identical_for_one_seed(trained_project, tmp_path):
         assert (demo / "audio" / name).read_bytes() == (rebuilt / "audio" / name).read_bytes()
 
 
-def test_a_missing_file_stops_the_run_naming_row_and_file(trained_project, tmp_path):
+def test_a_missing_file_is_quarantined_or_stops_the_run_naming_row_and_file(trained_project):
     demo = trained_project / "data/01_raw/demo"
     manifest = (demo / "manifest.csv").read_text().splitlines()
     manifest[3] = manifest[3].replace("audio/00002.wav", "audio/nowhere.wav")
-    broken = tmp_path / "manifest.csv"
+    broken = demo / "broken.csv"
     broken.write_text("\n".join(manifest) + "\n")
-    for folder in ("images", "audio"):
-        (tmp_path / folder).symlink_to(demo / folder)
-    with pytest.raises(Exception, match=r"manifest.csv row 3 .*nowhere.wav does not exist"):
-        run(trained_project, "data_preparation", manifest=str(broken))
+    run(trained_project, "data_preparation", manifest=str(broken))
+    report = pd.read_csv(versions(trained_project, "data/02_intermediate/quarantine.csv")[-1]
+                         / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert report[["row", "column", "action"]].values.tolist() == [["3", "audio",
+                                                                     "audio dropped"]]
+    with pytest.raises(Exception, match=r"row 3 \(sample_id 'digit-00002'\) audio "
+                                        r".*nowhere.wav: the file does not exist"):
+        run(trained_project, "data_preparation", manifest=str(broken),
+            data_preparation={"on_bad_input": "stop"})
+    broken.unlink()
 
 
 def test_kedro_viz_shows_kedros_layers_and_each_modality_with_its_steps(tmp_path):

@@ -1,4 +1,6 @@
-"""The data contract: read, resolve, validate and split a manifest of labelled samples. No Kedro.
+"""The data contract: read a manifest of samples and split it. No Kedro.
+
+Validation, with its quarantine of bad rows and files, is `quarantine`'s.
 
 A manifest's index is the sample's row number in the file (1-based, header excluded), kept
 through every later step so that any error can point the user back at the row to fix.
@@ -12,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from multimodal_fusion.modalities import file_columns, manifest_columns
+from multimodal_fusion.modalities import manifest_columns
 
 CONTRACT_COLUMNS = ("sample_id", "label", "split")
 SPLITS = ("train", "val", "test")
+# Train, val and test each need a sample of every class for a stratified split.
+MIN_CLASS_SAMPLES = 3
 
 logger = logging.getLogger(__name__)
 
@@ -30,98 +34,113 @@ def describe_row(manifest: pd.DataFrame, row: int) -> str:
     return f"{source} row {row} (sample_id {manifest.at[row, 'sample_id']!r})"
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet manifest; contract columns become strings, empty meaning missing."""
+def read_manifest(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a CSV or Parquet manifest; contract columns become strings, empty meaning missing.
+
+    A CSV is parsed byte for byte and each cell then decoded with `encoding`, so a cell
+    that is not valid text costs that cell, not the run: it is decoded with replacement
+    characters and listed in `attrs["undecodable"]` ({column: {row: reason}}) for validation
+    to act on. An empty, header-only or malformed file stops with one message saying so.
+    """
     path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        manifest = pd.read_parquet(path)
-    elif path.suffix.lower() == ".csv":
-        manifest = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    else:
+    if path.suffix.lower() not in (".csv", ".parquet"):
         raise ManifestError(f"{path}: a manifest must be a .csv or .parquet file")
+    try:
+        manifest, undecodable = (_read_parquet(path) if path.suffix.lower() == ".parquet"
+                                 else _read_csv(path, encoding))
+    except pd.errors.EmptyDataError:
+        raise ManifestError(f"{path} is empty: a manifest needs a header row (sample_id, "
+                            "label and a column per modality) and a row per sample") from None
+    except (pd.errors.ParserError, ValueError) as error:
+        advice = ("Check that every row has as many cells as the header and that cells "
+                  "holding commas are quoted" if path.suffix.lower() == ".csv"
+                  else "Write the Parquet file again")
+        raise ManifestError(f"{path} cannot be read as a {path.suffix[1:]} table: "
+                            f"{str(error).strip().splitlines()[-1].rstrip('.')}. {advice}"
+                            ) from None
+    if manifest.empty:
+        raise ManifestError(f"{path} has a header but no rows: add a row per sample")
     for column in (*CONTRACT_COLUMNS, *manifest_columns()):
         if column in manifest.columns:
             manifest[column] = manifest[column].fillna("").astype(str).str.strip()
     manifest.index = pd.RangeIndex(1, len(manifest) + 1, name="row")
     manifest.attrs["source"] = str(path)
+    manifest.attrs["undecodable"] = {
+        column: {row + 1: reason for row, reason in rows.items()}
+        for column, rows in undecodable.items()}
     return manifest
 
 
-def resolve_file_paths(manifest: pd.DataFrame, base_dir: str | Path) -> pd.DataFrame:
-    """Make image and audio paths absolute, relative ones counting from the manifest's folder."""
-    resolved = manifest.copy()
-    base_dir = Path(base_dir)
-    for column in file_columns():
-        if column in resolved.columns:
-            resolved[column] = [
-                (base_dir / Path(cell).expanduser()).as_posix() if cell else ""
-                for cell in resolved[column]
-            ]
-    return resolved
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict]:
+    return pd.read_parquet(path), {}
 
 
-def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Stop early, naming the row and the fix, on anything that would break training later."""
-    source = manifest.attrs.get("source", "the manifest")
-    for column in ("sample_id", "label"):
-        if column not in manifest.columns:
-            raise ManifestError(f"{source} has no '{column}' column; add one (see the README's "
-                                "'Your own data')")
-    for column in ("sample_id", "label"):
-        empty = manifest.index[manifest[column] == ""]
-        if len(empty):
-            raise ManifestError(f"{describe_row(manifest, empty[0])}: empty {column}; fill it in")
-    duplicated = manifest.index[manifest["sample_id"].duplicated()]
-    if len(duplicated):
-        raise ManifestError(
-            f"{describe_row(manifest, duplicated[0])}: sample_id is used by an earlier row; "
-            "sample ids must be unique"
-        )
-    if "split" in manifest.columns:
-        bad = manifest.index[~manifest["split"].isin(("", *SPLITS))]
-        if len(bad):
-            raise ManifestError(
-                f"{describe_row(manifest, bad[0])}: split {manifest.at[bad[0], 'split']!r} "
-                f"is not one of {', '.join(SPLITS)}; fix it or leave it empty"
-            )
-    _check_files_exist(manifest)
-    return manifest
+def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, dict]:
+    """Cells parsed as Latin-1 (one character per byte, so any bytes parse), then decoded."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                      encoding="latin-1")
+    columns = [_decode(name, encoding)[0].lstrip("\ufeff") for name in raw.columns]
+    manifest, undecodable = pd.DataFrame(index=raw.index), {}
+    for name, column in zip(columns, raw.columns, strict=True):
+        decoded = [_decode(cell, encoding) for cell in raw[column]]
+        manifest[name] = pd.Series([text for text, _ in decoded], index=raw.index,
+                                   dtype=raw[column].dtype)
+        bad = {row: reason for row, (_, reason) in zip(raw.index, decoded, strict=False) if reason}
+        if bad:
+            undecodable[name] = bad
+    return manifest, undecodable
 
 
-def _check_files_exist(manifest: pd.DataFrame) -> None:
-    """A referenced file that is not there is a broken path, unlike an empty (missing) cell."""
-    for column in file_columns():
-        if column not in manifest.columns:
-            continue
-        for row, cell in manifest[column].items():
-            if cell and not Path(cell).is_file():
-                raise ManifestError(
-                    f"{describe_row(manifest, row)}: {column} file {cell} does not exist. "
-                    "Fix the path (relative paths count from the manifest's folder) "
-                    f"or empty the cell to mark the {column} as missing"
-                )
+def _decode(cell: object, encoding: str) -> tuple[object, str | None]:
+    """A Latin-1 cell's bytes decoded with `encoding`; (replacement text, reason) if invalid."""
+    if not isinstance(cell, str) or cell.isascii():
+        return cell, None
+    data = cell.encode("latin-1")
+    try:
+        return data.decode(encoding), None
+    except UnicodeDecodeError as error:
+        bad = data[error.start:error.end].hex(" ")
+        return data.decode(encoding, errors="replace"), (
+            f"byte {bad} at position {error.start} is not valid {encoding} text")
+
+
+def split_is_given(manifest: pd.DataFrame) -> bool:
+    """Whether every row names its split, so none is drawn."""
+    return "split" in manifest.columns and bool((manifest["split"] != "").all())
 
 
 def assign_splits(manifest: pd.DataFrame, test_size: float, val_size: float,
                   seed: int) -> pd.DataFrame:
-    """Keep a complete `split` column as given; otherwise draw a stratified train/val/test split."""
-    if "split" in manifest.columns and (manifest["split"] != "").all():
+    """Keep a complete `split` column as given; otherwise draw a stratified train/val/test split.
+
+    Validation sets aside classes too small to stratify; should a split still be too small
+    to hold every class (few samples, many classes), it is drawn without stratification,
+    with a warning saying why.
+    """
+    if split_is_given(manifest):
         return manifest
     if not 0 < test_size < 1 or not 0 < val_size < 1 or test_size + val_size >= 1:
         raise ManifestError(
             f"test_size ({test_size}) and val_size ({val_size}) must be fractions summing below 1"
         )
+    if manifest["label"].value_counts().min() >= MIN_CLASS_SAMPLES:
+        try:
+            return _draw_split(manifest, test_size, val_size, seed, stratified=True)
+        except ValueError as error:
+            reason = str(error)
+    else:
+        reason = f"some class has fewer than {MIN_CLASS_SAMPLES} samples"
+    logger.warning("Splitting without stratification: %s", reason)
+    return _draw_split(manifest, test_size, val_size, seed, stratified=False)
+
+
+def _draw_split(manifest: pd.DataFrame, test_size: float, val_size: float, seed: int,
+                stratified: bool) -> pd.DataFrame:
     labels = manifest["label"]
-    stratify = labels if labels.value_counts().min() >= 3 else None
-    if stratify is None:
-        logger.warning("Some class has fewer than 3 samples: splitting without stratification")
-    rest, test = train_test_split(
-        manifest.index, test_size=test_size, random_state=seed, stratify=stratify
-    )
-    rest_labels = labels.loc[rest] if stratify is not None else None
-    train, val = train_test_split(
-        rest, test_size=val_size / (1 - test_size), random_state=seed, stratify=rest_labels
-    )
+    rest, test = train_test_split(manifest.index, test_size=test_size, random_state=seed,
+                                  stratify=labels if stratified else None)
+    train, val = train_test_split(rest, test_size=val_size / (1 - test_size), random_state=seed,
+                                  stratify=labels.loc[rest] if stratified else None)
     split = pd.Series("train", index=manifest.index)
     split.loc[val] = "val"
     split.loc[test] = "test"

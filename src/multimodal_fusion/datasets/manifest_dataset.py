@@ -1,16 +1,27 @@
-"""``ManifestDataset``: a CSV or Parquet manifest, its file paths resolved against its folder."""
+"""``ManifestDataset``: a CSV or Parquet manifest, read as the user wrote it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 from kedro.io import DatasetError
 
 from multimodal_fusion.datasets.local_file import LocalFileDataset
-from multimodal_fusion.manifest import read_manifest, resolve_file_paths
+from multimodal_fusion.manifest import read_manifest
 
 
 class ManifestDataset(LocalFileDataset):
-    """Read-only: a manifest is the user's input, never something a pipeline rewrites."""
+    """Read-only: a manifest is the user's input, never something a pipeline rewrites.
+
+    `encoding` is that of a CSV's text; a cell not valid in it is reported by validation,
+    and costs that cell only. Paths stay as written: validation resolves and checks them.
+    """
+
+    def __init__(self, filepath: str, encoding: str = "utf-8",
+                 metadata: dict[str, Any] | None = None) -> None:
+        super().__init__(filepath, metadata)
+        self._encoding = encoding
 
     def load(self) -> pd.DataFrame:
         if not self._filepath.is_file():
@@ -19,7 +30,10 @@ class ManifestDataset(LocalFileDataset):
                 "`kedro run --params=manifest=/path/to/manifest.csv`, or run without it to use "
                 "the demo dataset"
             )
-        return resolve_file_paths(read_manifest(self._filepath), self._filepath.parent)
+        return read_manifest(self._filepath, self._encoding)
 
     def save(self, data: pd.DataFrame) -> None:
         raise DatasetError("ManifestDataset is read-only; the manifest is the user's input")
+
+    def _describe(self) -> dict[str, Any]:
+        return super()._describe() | {"encoding": self._encoding}

@@ -10,12 +10,14 @@ spectrogram, for a CNN trained end to end).
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import librosa
 import numpy as np
 import pandas as pd
+import soundfile
 
 from multimodal_fusion.config import typed_settings
 from multimodal_fusion.modalities.cache import (
@@ -32,6 +34,7 @@ from multimodal_fusion.modalities.clips import (
 )
 from multimodal_fusion.modalities.common import (
     FeatureTable,
+    InputLimits,
     Modality,
     Step,
     WorkersSetting,
@@ -98,6 +101,71 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
     if samples.size == 0:
         raise ValueError("the file holds no samples")
     return samples
+
+
+def wav_truncation(path: str) -> str | None:
+    """Why a WAV file is cut short, or None: its data chunk announces more bytes than follow.
+
+    Decoders read a truncated WAV without complaint, padding what is there into a clip of
+    a few samples; only the header tells what is missing. Other formats are left to their
+    decoder.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:] != b"WAVE":
+            return None
+        offset = 12
+        while offset + 8 <= size:
+            handle.seek(offset)
+            chunk = handle.read(8)
+            length = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                held = size - offset - 8
+                if length != 0xFFFFFFFF and length > held:  # 0xFFFFFFFF: a streamed length
+                    return (f"truncated: its header announces {length:,} bytes of samples, "
+                            f"the file holds {held:,}")
+                return None
+            offset += 8 + length + length % 2
+    return None
+
+
+def decode_for_check(path: str, max_seconds: float) -> tuple[np.ndarray, int]:
+    """(frames, channels) samples at the file's own rate, read once its length is known to
+    be within budget."""
+    try:
+        seconds = soundfile.info(path).duration
+        decode = lambda: soundfile.read(path, dtype="float32", always_2d=True)  # noqa: E731
+    except soundfile.LibsndfileError:  # a format only audioread decodes, as librosa.load does
+        seconds = librosa.get_duration(path=path)
+        decode = lambda: _channels_last(*librosa.load(path, sr=None, mono=False))  # noqa: E731
+    if seconds > max_seconds:
+        raise ValueError(f"{seconds:,.1f} s long, over the budget of {max_seconds:,.0f} s "
+                         "(data_preparation.limits.max_audio_seconds)")
+    return decode()
+
+
+def _channels_last(samples: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+    """librosa's (channels, frames) or (frames,) as soundfile's (frames, channels)."""
+    return np.atleast_2d(samples).T, rate
+
+
+def check_audio_file(path: str, limits: InputLimits) -> None:
+    """Refuse a clip that is cut short, too short, too long or silent; decode the rest."""
+    truncation = wav_truncation(path)
+    if truncation:
+        raise ValueError(truncation)
+    samples, rate = decode_for_check(path, limits.max_audio_seconds)
+    frames = samples.shape[0]
+    if frames < limits.min_audio_seconds * rate:
+        raise ValueError(f"only {frames} samples ({frames / rate:.3f} s), under "
+                         f"{limits.min_audio_seconds} s (data_preparation.limits."
+                         "min_audio_seconds)")
+    peak = float(np.abs(samples).max())
+    if peak <= 10 ** (limits.silence_dbfs / 20):
+        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
+        raise ValueError(f"silent: its loudest sample is at {level} dBFS, under "
+                         f"{limits.silence_dbfs:g} dBFS (data_preparation.limits.silence_dbfs)")
 
 
 def spectral_gate(samples: np.ndarray, strength: float) -> np.ndarray:
@@ -299,4 +367,5 @@ MODALITY = Modality(
              "features", "audio_vectors"),
     ),
     encoders=("mlp", "small_cnn"),
+    check_file=check_audio_file,
 )

@@ -66,7 +66,9 @@ class Modality:
     `column` is the manifest column holding it, or None when its parameters name the
     columns (tabular); `holds_files` says its cells are paths, resolved against the
     manifest's folder and checked to exist; `encoders` are the model encoders its feature
-    tables may name.
+    tables may name. `check_file`, for a modality of files, decodes one file as its
+    preprocessing will and raises, with the reason, on one that cannot be used, so that
+    validation sets it aside before any feature is computed.
     """
 
     name: str
@@ -74,6 +76,22 @@ class Modality:
     holds_files: bool
     steps: tuple[Step, ...]
     encoders: tuple[str, ...]
+    check_file: Callable[[str, InputLimits], None] | None = None
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What an input file may cost before it is refused; see parameters_data_preparation.yml.
+
+    A file within the limits decodes in bounded memory and time: a 164 kB PNG can claim
+    169 million pixels (1.5 GB decoded), and a clip of 6 samples or of silence carries
+    nothing to learn from.
+    """
+
+    max_image_pixels: int = 50_000_000
+    min_audio_seconds: float = 0.05
+    max_audio_seconds: float = 600.0
+    silence_dbfs: float = -60.0
 
 
 def modality_cells(manifest: pd.DataFrame, column: str) -> pd.Series:

@@ -8,6 +8,7 @@ here, and travels with the tensors to the training engine, which applies it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from multimodal_fusion.device import select_device
 from multimodal_fusion.modalities.cache import cached_features, derived_key, fingerprint
 from multimodal_fusion.modalities.common import (
     FeatureTable,
+    InputLimits,
     Modality,
     Step,
     WorkersSetting,
@@ -64,6 +66,22 @@ def load_image(path: str) -> Image.Image:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return Image.alpha_composite(white, rgba).convert("RGB")
         return image.convert("RGB")
+
+
+def check_image_file(path: str, limits: InputLimits) -> None:
+    """Refuse an image over the pixel budget before decoding it, then decode it as
+    preprocessing will, so a truncated or unreadable file is found here.
+
+    Pillow's own warning above 89 million pixels is silenced: the budget decides here.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            width, height = image.size
+    if width * height > limits.max_image_pixels:
+        raise ValueError(f"{width} x {height} pixels, over the budget of "
+                         f"{limits.max_image_pixels:,} (data_preparation.limits.max_image_pixels)")
+    load_image(path)
 
 
 @dataclass(frozen=True)
@@ -230,6 +248,7 @@ MODALITY = Modality(
              "encode_images"),
     ),
     encoders=("small_cnn", "resnet18", "pixels", "mlp", "small_cnn+mlp"),
+    check_file=check_image_file,
 )
 
 

@@ -65,18 +65,22 @@ def check_columns(manifest: pd.DataFrame, columns: TabularColumns) -> None:
                          "fix the name or remove it from the list")
 
 
-def parse_numbers(manifest: pd.DataFrame, column: str) -> np.ndarray:
-    """The column as floats, NaN where empty; a cell that is not a number names its row."""
-    cells = manifest[column]
+def as_numbers(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The cells as floats (NaN where empty or not a number) and which were not numbers."""
     text = cells.astype("string").str.strip()
     empty = cells.isna() | (text == "")
     numbers = pd.to_numeric(text.mask(empty), errors="coerce").astype(float)
-    bad = ~empty & ~np.isfinite(numbers)
+    return numbers, ~empty & ~np.isfinite(numbers)
+
+
+def parse_numbers(manifest: pd.DataFrame, column: str) -> np.ndarray:
+    """The column as floats, NaN where empty; a cell that is not a number names its row."""
+    numbers, bad = as_numbers(manifest[column])
     if bad.any():
         row = bad.index[bad.to_numpy()][0]
         raise ValueError(f"{describe_row(manifest, row)}: tabular column {column} holds "
-                         f"{cells.at[row]!r}, not a number; fix it, or empty the cell to mark "
-                         "the value as missing")
+                         f"{manifest.at[row, column]!r}, not a number; fix it, or empty the "
+                         "cell to mark the value as missing")
     return numbers.to_numpy()
 
 

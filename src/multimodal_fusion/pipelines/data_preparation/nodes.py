@@ -6,18 +6,23 @@ import logging
 
 import pandas as pd
 
-from multimodal_fusion.manifest import assign_splits, validate_manifest
+from multimodal_fusion.config import typed_settings
+from multimodal_fusion.manifest import assign_splits
+from multimodal_fusion.modalities.common import WorkersSetting, resolve_workers
+from multimodal_fusion.quarantine import PreparationSettings, screen_manifest
 
 logger = logging.getLogger(__name__)
 
 
-def validate(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Stop the run on a manifest that would break later steps, naming the row to fix."""
-    return validate_manifest(manifest)
+def validate(manifest: pd.DataFrame, settings: dict, tabular: dict,
+             workers: WorkersSetting) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the usable rows and cells; set the rest aside in a report naming each fault's fix."""
+    return screen_manifest(manifest, settings, tabular, resolve_workers(workers))
 
 
 def split(manifest: pd.DataFrame, settings: dict, seed: int) -> pd.DataFrame:
     """Add the train/val/test split, stratified by label unless the manifest fixes it."""
-    result = assign_splits(manifest, settings["test_size"], settings["val_size"], seed)
+    chosen = typed_settings(PreparationSettings, settings, "data_preparation")
+    result = assign_splits(manifest, chosen.test_size, chosen.val_size, seed)
     logger.info("Split sizes: %s", result["split"].value_counts().to_dict())
     return result

@@ -1,0 +1,297 @@
+"""Validation with a quarantine: every row, cell and file checked before any feature. No Kedro.
+
+A bad input does not stop the run by default. A cell that cannot be used (a file that is
+missing, outside the manifest's folder, empty, unreadable, cut short, silent or over budget;
+text that does not decode) drops that modality for its sample, which is then masked like
+any missing modality. A row that cannot be used (no id, an id used before, no label, an
+unknown split, no modality left, a class too small to split) sets the whole sample aside.
+Either way the quarantine report names the row, sample id, column, file, reason and fix.
+With `on_bad_input: stop`, the same report stops the run, every fault listed at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from multimodal_fusion.config import typed_settings
+from multimodal_fusion.manifest import (
+    MIN_CLASS_SAMPLES,
+    SPLITS,
+    ManifestError,
+    split_is_given,
+)
+from multimodal_fusion.modalities import manifest_columns, registered
+from multimodal_fusion.modalities.common import InputLimits, map_in_order
+from multimodal_fusion.modalities.tabular import TabularColumns, as_numbers
+
+logger = logging.getLogger(__name__)
+REPORT_COLUMNS = ("row", "sample_id", "column", "file", "action", "reason", "fix")
+ON_BAD_INPUT = ("quarantine", "stop")
+SAMPLE_SET_ASIDE = "sample quarantined"
+LISTED_IN_ERROR = 40
+
+
+@dataclass(frozen=True)
+class PreparationSettings:
+    """The `data_preparation` parameters; see parameters_data_preparation.yml."""
+
+    test_size: float = 0.2
+    val_size: float = 0.1
+    on_bad_input: str = "quarantine"
+    max_rejected_share: float = 0.25
+    allow_paths_outside: bool = False
+    limits: InputLimits | dict = field(default_factory=InputLimits)
+
+    def __post_init__(self) -> None:
+        if self.on_bad_input not in ON_BAD_INPUT:
+            raise ValueError(f"data_preparation.on_bad_input {self.on_bad_input!r}: choose "
+                             f"{' or '.join(ON_BAD_INPUT)}")
+        if not 0 <= self.max_rejected_share <= 1:
+            raise ValueError("data_preparation.max_rejected_share must be a share from 0 to 1")
+        if isinstance(self.limits, dict):
+            object.__setattr__(self, "limits", typed_settings(
+                InputLimits, self.limits, "data_preparation.limits"))
+
+
+class Screening:
+    """The faults found so far, and the manifest as they leave it."""
+
+    def __init__(self, manifest: pd.DataFrame) -> None:
+        self.manifest = manifest.copy()
+        self.faults: list[dict] = []
+        self.set_aside: set[int] = set()
+
+    def kept(self) -> pd.Index:
+        """The rows no fault has set aside yet."""
+        return self.manifest.index.difference(sorted(self.set_aside), sort=False)
+
+    def record(self, row: int, column: str, action: str, reason: str, fix: str,
+               file: str = "") -> None:
+        self.faults.append({"row": row, "sample_id": str(self.manifest.at[row, "sample_id"]),
+                            "column": column, "file": file, "action": action,
+                            "reason": reason, "fix": fix})
+
+    def set_sample_aside(self, row: int, column: str, reason: str, fix: str) -> None:
+        self.set_aside.add(row)
+        self.record(row, column, SAMPLE_SET_ASIDE, reason, fix)
+
+    def drop_cell(self, row: int, column: str, reason: str, fix: str, file: str = "",
+                  action: str | None = None) -> None:
+        """The cell becomes empty: a missing modality (or value) for that sample."""
+        self.manifest.at[row, column] = ""
+        self.record(row, column, action or f"{column} dropped", reason, fix, file)
+
+    def report(self) -> pd.DataFrame:
+        """The faults in the manifest's row order."""
+        report = pd.DataFrame(self.faults, columns=list(REPORT_COLUMNS))
+        return report.sort_values("row", kind="stable", ignore_index=True)
+
+
+def screen_manifest(manifest: pd.DataFrame, settings: dict, tabular: dict | None = None,
+                    workers: int = 1, labelled: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The usable part of the manifest, and the quarantine report of what was set aside.
+
+    `manifest` is as `read_manifest` gives it, file paths not yet resolved; the usable part
+    has them resolved against the manifest's folder. `tabular` is the tabular modality's
+    `preprocessing` parameters (its columns count as a modality); `labelled` is False for
+    a manifest to predict, which has no labels.
+    """
+    chosen = typed_settings(PreparationSettings, settings, "data_preparation")
+    columns = typed_settings(TabularColumns, tabular, "tabular.preprocessing")
+    check_structure(manifest, columns, labelled)
+    screening = Screening(manifest)
+    check_text(screening)
+    check_rows(screening, labelled)
+    check_files(screening, chosen, workers)
+    check_numbers(screening, columns)
+    check_something_left(screening, columns)
+    if labelled and not split_is_given(screening.manifest.loc[screening.kept()]):
+        check_class_sizes(screening)
+    report = screening.report()
+    log_summary(manifest, screening, report)
+    enforce(manifest, screening, report, chosen)
+    return screening.manifest.loc[screening.kept()], report
+
+
+def check_structure(manifest: pd.DataFrame, columns: TabularColumns, labelled: bool) -> None:
+    """Faults of the whole manifest, which no single row can be blamed for."""
+    source = manifest.attrs.get("source", "the manifest")
+    for column in ("sample_id", "label") if labelled else ("sample_id",):
+        if column not in manifest.columns:
+            raise ManifestError(f"{source} has no '{column}' column; add one (see the README's "
+                                "'Your own data')")
+    if not {*manifest_columns(), *columns.numeric, *columns.categorical} & set(manifest.columns):
+        raise ManifestError(
+            f"{source} has none of the columns {', '.join(manifest_columns())} and names no "
+            "tabular column in tabular.preprocessing: there is nothing to learn from. Add a "
+            "column per modality (see the README's 'Your own data')")
+
+
+def check_text(screening: Screening) -> None:
+    """Cells whose bytes are not text in the manifest's encoding (see `read_manifest`)."""
+    fix = ("save the manifest as UTF-8, or name its encoding with "
+           "--params=manifest_encoding=<encoding>")
+    for column, rows in screening.manifest.attrs.get("undecodable", {}).items():
+        for row, reason in rows.items():
+            if column in ("sample_id", "label"):
+                screening.set_sample_aside(row, column, f"{column} {reason}", fix)
+            elif column in manifest_columns():
+                screening.drop_cell(row, column, f"{column} {reason}", fix)
+            else:
+                screening.record(row, column, "kept with replacement characters",
+                                 f"{column} {reason}", fix)
+
+
+def check_rows(screening: Screening, labelled: bool) -> None:
+    """Ids that are empty or used twice, empty labels, unknown splits: the sample goes."""
+    manifest = screening.manifest
+    first_row: dict[str, int] = {}
+    for row in screening.kept():
+        sample_id = manifest.at[row, "sample_id"]
+        if not sample_id:
+            screening.set_sample_aside(row, "sample_id", "empty sample_id",
+                                       "give the sample a unique id")
+        elif sample_id in first_row:
+            screening.set_sample_aside(row, "sample_id", f"sample_id {sample_id!r} is also row "
+                                       f"{first_row[sample_id]}'s",
+                                       "give each sample a unique id")
+        else:
+            first_row[sample_id] = row
+    for row in screening.kept():
+        if labelled and not manifest.at[row, "label"]:
+            screening.set_sample_aside(row, "label", "empty label", "fill in the class")
+        elif "split" in manifest.columns and manifest.at[row, "split"] not in ("", *SPLITS):
+            screening.set_sample_aside(
+                row, "split", f"split {manifest.at[row, 'split']!r} is not one of "
+                f"{', '.join(SPLITS)}", "fix it, or leave it empty")
+
+
+def check_files(screening: Screening, settings: PreparationSettings, workers: int) -> None:
+    """Each file cell resolved, contained, present and decodable, or its modality dropped."""
+    base = Path(screening.manifest.attrs.get("source", "manifest")).parent
+    for checked in (m for m in registered() if m.holds_files):
+        if checked.column not in screening.manifest.columns:
+            continue
+        cells = screening.manifest.loc[screening.kept(), checked.column]
+        paths = {row: (base / Path(cell).expanduser()).as_posix()
+                 for row, cell in cells.items() if cell}
+        screening.manifest.loc[list(paths), checked.column] = list(paths.values())
+        readable = [row for row, path in paths.items()
+                    if locate(screening, row, checked.column, path, base, settings)]
+        fix = (f"replace the file, or empty the cell to mark the {checked.column} as "
+               "missing")
+        results = map_in_order(lambda path, check=checked.check_file: check(
+            path, settings.limits), [paths[row] for row in readable], workers,
+            f"checking {checked.column} files")
+        for row, (ok, reason) in zip(readable, results, strict=True):
+            if not ok:
+                screening.drop_cell(row, checked.column,
+                                    f"cannot use it: {reason.removeprefix('ValueError: ')}",
+                                    fix, paths[row])
+
+
+def locate(screening: Screening, row: int, column: str, path: str, base: Path,
+           settings: PreparationSettings) -> bool:
+    """Whether the file is inside the manifest's folder (unless allowed), there and not empty;
+    otherwise its modality is dropped with the reason."""
+    resolved = Path(path).resolve()
+    if not settings.allow_paths_outside and not resolved.is_relative_to(base.resolve()):
+        screening.drop_cell(
+            row, column, f"the path leads outside the manifest's folder {base.resolve()}",
+            "move the file into the manifest's folder, or allow paths outside it with "
+            "data_preparation.allow_paths_outside: true if you trust this manifest", path)
+        return False
+    if not resolved.is_file():
+        screening.drop_cell(
+            row, column, "the file does not exist",
+            "fix the path (relative paths count from the manifest's folder), or empty the "
+            f"cell to mark the {column} as missing", path)
+        return False
+    if resolved.stat().st_size == 0:
+        screening.drop_cell(row, column, "the file is empty (0 bytes)",
+                            f"replace the file, or empty the cell to mark the {column} as "
+                            "missing", path)
+        return False
+    return True
+
+
+def check_numbers(screening: Screening, columns: TabularColumns) -> None:
+    """A tabular cell that is not a number becomes a missing value, reported."""
+    for column in columns.numeric:
+        if column not in screening.manifest.columns:
+            continue
+        cells = screening.manifest.loc[screening.kept(), column]
+        _, bad = as_numbers(cells)
+        for row in cells.index[bad.to_numpy()]:
+            screening.drop_cell(row, column, f"{cells.at[row]!r} is not a number",
+                                "fix it, or empty the cell to mark the value as missing",
+                                action="value emptied")
+
+
+def check_something_left(screening: Screening, columns: TabularColumns) -> None:
+    """A sample with no modality (none given, or every one dropped) has nothing to learn from."""
+    manifest = screening.manifest
+    held = [c for c in (*manifest_columns(), *columns.numeric, *columns.categorical)
+            if c in manifest.columns]
+    filled = manifest.loc[screening.kept(), held].fillna("").astype(str) != ""
+    for row in filled.index[~filled.any(axis=1).to_numpy()]:
+        dropped = [f["column"] for f in screening.faults if f["row"] == row]
+        screening.set_sample_aside(
+            row, ",".join(held), "no modality left" + (
+                f" after dropping {', '.join(dropped)}" if dropped else ": every cell empty"),
+            "give the sample at least one usable modality, or remove the row")
+
+
+def check_class_sizes(screening: Screening) -> None:
+    """A class too small for a stratified split is set aside, so the split stays stratified."""
+    labels = screening.manifest.loc[screening.kept(), "label"]
+    counts = labels.value_counts()
+    for row, label in labels.items():
+        if counts[label] < MIN_CLASS_SAMPLES:
+            screening.set_sample_aside(
+                row, "label", f"class {label!r} has {counts[label]} usable sample(s); a "
+                f"stratified split needs {MIN_CLASS_SAMPLES} (one each for train, val and test)",
+                "add samples of this class, or give every row a split")
+
+
+def log_summary(manifest: pd.DataFrame, screening: Screening, report: pd.DataFrame) -> None:
+    """The counts, then every fault a line each, so the log alone says what to fix."""
+    source = Path(manifest.attrs.get("source", "the manifest")).name
+    if report.empty:
+        logger.info("Validation: all %d samples of %s are usable", len(manifest), source)
+        return
+    counts = ", ".join(f"{count} x {action}" for action, count
+                       in sorted(Counter(report["action"]).items()))
+    logger.warning("Validation: %d of %d samples of %s set aside (%s); the quarantine "
+                   "report lists each fault with its fix:\n%s", len(screening.set_aside),
+                   len(manifest), source, counts, listing(report))
+
+
+def enforce(manifest: pd.DataFrame, screening: Screening, report: pd.DataFrame,
+            settings: PreparationSettings) -> None:
+    """Stop, listing every fault, when asked to stop on any or when too much was set aside."""
+    source = manifest.attrs.get("source", "the manifest")
+    share = len(screening.set_aside) / len(manifest)
+    if settings.on_bad_input == "stop" and not report.empty:
+        raise ManifestError(f"{source}: {len(report)} inputs cannot be used "
+                            f"(data_preparation.on_bad_input: stop):\n{listing(report)}")
+    if share > settings.max_rejected_share or not len(screening.kept()):
+        raise ManifestError(
+            f"{source}: {len(screening.set_aside)} of {len(manifest)} samples ({share:.0%}) "
+            f"cannot be used, more than data_preparation.max_rejected_share "
+            f"({settings.max_rejected_share:.0%}) allows:\n{listing(report)}")
+
+
+def listing(report: pd.DataFrame) -> str:
+    """The faults a line each, with their fixes; a long list is cut with a count."""
+    lines = [f"  row {f.row} (sample_id {f.sample_id!r}) {f.column}"
+             f"{f' {f.file}' if f.file else ''}: {f.reason}; {f.action}. Fix: {f.fix}"
+             for f in report.itertuples()]
+    if len(lines) > LISTED_IN_ERROR:
+        lines = lines[:LISTED_IN_ERROR] + [f"  ... and {len(lines) - LISTED_IN_ERROR} more"]
+    return "\n".join(lines)
