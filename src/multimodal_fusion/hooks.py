@@ -3,17 +3,70 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
-from kedro.io import CatalogProtocol, MemoryDataset
+from kedro.io import AbstractVersionedDataset, CatalogProtocol, MemoryDataset, Version
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
+from multimodal_fusion.runlock import ProjectLock
 from multimodal_fusion.training.distributed import current_cluster
 
 logger = logging.getLogger(__name__)
+
+
+class RunIsolationHook:
+    """A run reads only what it wrote: one run at a time in a project's `data/` (see
+    `runlock`), and the versions it evaluates are the ones it saved.
+
+    It acts before every other hook, so the demo is built under the lock too. Under
+    torchrun only rank 0 takes the lock: the other ranks write nothing
+    (`DistributedOutputsHook`).
+    """
+
+    def __init__(self) -> None:
+        self.lock: ProjectLock | None = None
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: CatalogProtocol) -> None:
+        if not current_cluster().is_main:
+            return
+        self._release()  # a run of this process that failed before it started
+        self.lock = ProjectLock(Path(run_params["project_path"]) / "data")
+        names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
+        self.lock.acquire(f"kedro run --pipeline={names}")
+        pin_own_versions(pipeline, catalog)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def pin_own_versions(pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+    """Each versioned dataset the run writes and then reads loads this run's version.
+
+    Kedro otherwise loads the newest version on disk, which is another run's when one
+    started later and finished first.
+    """
+    read = {name for each in pipeline.nodes for name in each.inputs}
+    for name in sorted(pipeline.all_outputs() & read):
+        dataset = catalog.get(name)
+        version = getattr(dataset, "_version", None)
+        if isinstance(dataset, AbstractVersionedDataset) and version and version.save:
+            dataset._version = Version(version.save, version.save)
 
 
 class DemoDataHook:

@@ -5,9 +5,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from multimodal_fusion.hooks import DemoDataHook, DistributedOutputsHook
+from multimodal_fusion.hooks import DemoDataHook, DistributedOutputsHook, RunIsolationHook
 
-HOOKS = (DemoDataHook(), DistributedOutputsHook())
+HOOKS = (RunIsolationHook(), DemoDataHook(), DistributedOutputsHook())
 
 
 def _beside(path: str, name: str) -> str:
