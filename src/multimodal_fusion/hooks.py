@@ -12,6 +12,7 @@ from kedro.io import AbstractVersionedDataset, CatalogProtocol, MemoryDataset, V
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
+from multimodal_fusion.demo.check import incomplete_demo_files
 from multimodal_fusion.runlock import ProjectLock
 from multimodal_fusion.training.distributed import current_cluster
 
@@ -72,23 +73,32 @@ def pin_own_versions(pipeline: Pipeline, catalog: CatalogProtocol) -> None:
 class DemoDataHook:
     """Build the demo before a run that needs it, so a fresh clone trains with one command.
 
-    It acts only when the run reads the default (demo) manifest and that file is absent; a
-    manifest the user names is never replaced. Under torchrun only rank 0 may build it, so
-    there the demo has to exist beforehand.
+    It acts only when the run reads the default (demo) manifest and that demo is absent or
+    incomplete (a build cut short, a file deleted); a manifest the user names is never
+    replaced. Under torchrun only rank 0 may build it, so there the demo has to exist
+    beforehand.
     """
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: CatalogProtocol) -> None:
         user_manifest = "manifest" in (run_params.get("runtime_params") or {})
-        if "manifest" not in pipeline.inputs() or user_manifest or catalog.exists("manifest"):
+        if "manifest" not in pipeline.inputs() or user_manifest:
             return
+        manifest = catalog.get("manifest").filepath
+        gaps = incomplete_demo_files(manifest)
+        if manifest.is_file() and not gaps:
+            return
+        if gaps:
+            logger.warning("The demo dataset in %s is incomplete (%d files missing or empty, "
+                           "such as %s): a build was cut short. Building it again",
+                           manifest.parent, len(gaps), gaps[0])
         if current_cluster().distributed:
             raise RuntimeError(
-                "The demo dataset is missing; build it once with `kedro run --pipeline="
-                "demo_data` before launching under torchrun"
+                "The demo dataset is missing or incomplete; build it once with `kedro run "
+                "--pipeline=demo_data` before launching under torchrun"
             )
-        logger.info("The demo dataset is missing: building it first (pipeline demo_data)")
+        logger.info("Building the demo dataset first (pipeline demo_data)")
         SequentialRunner().run(pipelines["demo_data"], catalog)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,10 @@ class ManifestDataset(LocalFileDataset):
                  metadata: dict[str, Any] | None = None) -> None:
         super().__init__(filepath, metadata)
         self._encoding = encoding
+
+    @property
+    def filepath(self) -> Path:
+        return self._filepath
 
     def load(self) -> pd.DataFrame:
         if not self._filepath.is_file():

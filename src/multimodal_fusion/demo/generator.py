@@ -218,3 +218,4 @@ def build_demo(settings: DemoSettings) -> DemoDataset:
         },
     }
     return DemoDataset(manifest=manifest, metadata=metadata, images=images, audio=audio)
+

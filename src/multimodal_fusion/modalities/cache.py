@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,8 +69,15 @@ def cached_clip_store(folder: str | Path | None, key: str,
         return build(scratch / key)
     path = Path(folder) / "audio_clips" / key
     if (path / INDEX_FILE).is_file():
-        logger.info("audio preprocessing: clips and settings unchanged, reusing %s", path)
-        return read_clip_store(path)
+        try:
+            store = read_clip_store(path, checked=True)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            logger.warning("audio preprocessing: the cached clips in %s are damaged (%s); "
+                           "discarding them and cleaning the clips again", path, error)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            logger.info("audio preprocessing: clips and settings unchanged, reusing %s", path)
+            return store
     store = build(path)
     logger.info("audio preprocessing: cleaned clips stored in %s", path)
     return store
@@ -85,8 +93,17 @@ def cached_features(folder: str | Path | None, modality: str, key: str,
         return compute()
     path = Path(folder) / modality / f"{key}.npz"
     if path.is_file():
-        logger.info("%s features: inputs and settings unchanged, reusing %s", modality, path)
-        return read_npz(path)
+        try:
+            table = read_npz(path)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            logger.warning("%s features: the cached table %s cannot be read (%s: %s); "
+                           "discarding it and computing the features again", modality, path,
+                           type(error).__name__, error)
+            path.unlink(missing_ok=True)
+        else:
+            logger.info("%s features: inputs and settings unchanged, reusing %s", modality,
+                        path)
+            return table
     table = compute()
     write_npz(path, table)
     logger.info("%s features: computed and cached in %s", modality, path)

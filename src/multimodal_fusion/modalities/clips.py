@@ -64,9 +64,20 @@ def _write_clips(scratch: Path, positions: Iterable[int], clips: Iterable[np.nda
                                      "sample_rate": np.array(sample_rate), "key": np.array(key)})
 
 
-def read_clip_store(folder: Path) -> ClipStore:
-    """A store's index, with the folder it lives in; no samples are read yet."""
-    return read_npz(folder / INDEX_FILE) | {"folder": np.array(str(folder))}
+def read_clip_store(folder: Path, checked: bool = False) -> ClipStore:
+    """A store's index, with the folder it lives in; no samples are read yet.
+
+    `checked` also holds the samples file to the index: a store cut short (a disk filled,
+    a file truncated) would otherwise hand out zeros or another clip's samples as a clip.
+    """
+    store = read_npz(folder / INDEX_FILE) | {"folder": np.array(str(folder))}
+    if checked:
+        expected = 4 * int((store["offset"] + store["length"]).max(initial=0))
+        held = (folder / SAMPLES_FILE).stat().st_size
+        if held != expected:
+            raise ValueError(f"{folder / SAMPLES_FILE} holds {held:,} bytes, its index "
+                             f"{expected:,}")
+    return store
 
 
 def clip_locations(store: ClipStore) -> list[tuple[str, int, int]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pickle
 import shutil
 from pathlib import Path
 
@@ -40,10 +41,18 @@ class CheckpointStore:
         self.path = self.folder / "last.pt"
 
     def load(self) -> dict | None:
-        """The saved state, or None when this run has no checkpoint yet."""
+        """The saved state, or None when this run has no checkpoint yet or it is damaged
+        (then it is discarded, with a warning, and training starts afresh)."""
         if not self.path.is_file():
             return None
-        return torch.load(self.path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+            logger.warning("The checkpoint %s cannot be read (%s: %s); discarding it and "
+                           "training from the start", self.path, type(error).__name__,
+                           str(error).splitlines()[0])
+            self.clear()
+            return None
 
     def save(self, state: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(
             build_demo_dataset,
             inputs=["params:demo_data", "params:seed"],
-            outputs=["demo_manifest", "demo_metadata", "demo_images", "demo_audio"],
+            outputs=["demo_images", "demo_audio", "demo_metadata", "demo_manifest"],
             name="build_demo_dataset",
         ),
     ])
