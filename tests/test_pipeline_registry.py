@@ -6,7 +6,7 @@ from multimodal_fusion.pipeline_registry import register_pipelines
 def test_registry_has_every_stage_and_train_is_the_default():
     pipelines = register_pipelines()
     assert set(pipelines) == {"demo_data", "data_preparation", "features", "training",
-                              "evaluation", "train", "compare", "__default__"}
+                              "evaluation", "train", "compare", "inference", "__default__"}
     stages = ("data_preparation", "features", "training", "evaluation")
     assert {n.name for n in pipelines["train"].nodes} == {
         n.name for stage in stages for n in pipelines[stage].nodes}
@@ -34,3 +34,15 @@ def test_compare_has_one_namespace_per_strategy_feeding_the_leaderboard():
     assert namespaces == set(STRATEGY_NAMES)
     leaderboard = next(n for n in compare.nodes if n.name == "build_leaderboard")
     assert set(leaderboard.inputs) == {f"{s}_metrics" for s in STRATEGY_NAMES}
+
+
+def test_inference_needs_the_manifest_a_model_and_parameters_only():
+    inputs = register_pipelines()["inference"].inputs()
+    assert {i for i in inputs if not i.startswith("params:")} == {"manifest", "fusion_model"}
+
+
+def test_the_model_keeps_what_every_fitting_modality_learnt():
+    recipe = next(n for n in register_pipelines()["train"].nodes
+                  if n.name == "collect_feature_recipe")
+    assert {"text_fitted", "tabular_fitted"} <= set(recipe.inputs)
+    assert {f"params:{m}" for m in MODALITY_NAMES} <= set(recipe.inputs)

@@ -121,6 +121,9 @@ def test_kedro_viz_shows_kedros_layers_and_each_modality_with_its_steps(tmp_path
     assert steps["text"] == ["clean_texts", "fit_text_vectorizer", "text_vectors"]
     assert steps["audio"] == ["preprocess_audio", "audio_vectors"]
     assert steps["tabular"] == ["select_columns", "fit_statistics", "tabular_vectors"]
+    inference = json.loads((project / "build" / "api" / "pipelines" / "inference").read_text())
+    assert [n["name"] for n in inference["nodes"] if n["type"] == "task"] == [
+        "validate_new_samples", "compute_new_features", "predict_new_samples"]
 
 
 def test_compare_ranks_every_strategy_and_baseline(trained_project):

@@ -8,7 +8,7 @@ import torch
 from multimodal_fusion.device import select_device
 from multimodal_fusion.modalities.common import feature_table
 from multimodal_fusion.models.inputs import Batch, assemble_model_inputs, model_spec
-from multimodal_fusion.pipelines.training.nodes import train_model
+from multimodal_fusion.training.engine import train_on_inputs as train_model
 from multimodal_fusion.training import engine
 from multimodal_fusion.training.engine import class_weights, drop_modalities
 

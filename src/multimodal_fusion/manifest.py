@@ -79,10 +79,10 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, dict]:
     """Cells parsed as Latin-1 (one character per byte, so any bytes parse), then decoded."""
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
                       encoding="latin-1")
-    columns = [_decode(name, encoding)[0].lstrip("\ufeff") for name in raw.columns]
+    columns = [decode_cell(name, encoding)[0].lstrip("\ufeff") for name in raw.columns]
     manifest, undecodable = pd.DataFrame(index=raw.index), {}
     for name, column in zip(columns, raw.columns, strict=True):
-        decoded = [_decode(cell, encoding) for cell in raw[column]]
+        decoded = [decode_cell(cell, encoding) for cell in raw[column]]
         manifest[name] = pd.Series([text for text, _ in decoded], index=raw.index,
                                    dtype=raw[column].dtype)
         bad = {row: reason for row, (_, reason) in zip(raw.index, decoded, strict=False) if reason}
@@ -91,8 +91,9 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, dict]:
     return manifest, undecodable
 
 
-def _decode(cell: object, encoding: str) -> tuple[object, str | None]:
-    """A Latin-1 cell's bytes decoded with `encoding`; (replacement text, reason) if invalid."""
+def decode_cell(cell: object, encoding: str) -> tuple[object, str | None]:
+    """A cell read as Latin-1 (one character per byte), its bytes decoded with `encoding`;
+    with a reason, and replacement characters, where they are not valid in it."""
     if not isinstance(cell, str) or cell.isascii():
         return cell, None
     data = cell.encode("latin-1")

@@ -10,12 +10,14 @@ from multimodal_fusion.pipelines import (
     demo_data,
     evaluation,
     features,
+    inference,
     training,
 )
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Each stage on its own, `train` as the four stages in a row (the default), `compare`.
+    """Each stage on its own, `train` as the four stages in a row (the default), `compare`,
+    `inference`.
 
     Listed by hand rather than discovered: `train` is a composite with no folder of its own.
     """
@@ -27,4 +29,5 @@ def register_pipelines() -> dict[str, Pipeline]:
     }
     train = sum(stages.values(), Pipeline([]))
     return {"demo_data": demo_data.create_pipeline(), **stages, "train": train,
-            "compare": compare.create_pipeline(), "__default__": train}
+            "compare": compare.create_pipeline(), "inference": inference.create_pipeline(),
+            "__default__": train}

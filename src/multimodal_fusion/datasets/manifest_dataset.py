@@ -9,6 +9,7 @@ import pandas as pd
 from kedro.io import DatasetError
 
 from multimodal_fusion.datasets.local_file import LocalFileDataset
+from multimodal_fusion.importer import manifest_from_folder
 from multimodal_fusion.manifest import read_manifest
 
 
@@ -17,6 +18,7 @@ class ManifestDataset(LocalFileDataset):
 
     `encoding` is that of a CSV's text; a cell not valid in it is reported by validation,
     and costs that cell only. Paths stay as written: validation resolves and checks them.
+    A folder instead of a file is read as a folder of samples (see `importer`).
     """
 
     def __init__(self, filepath: str, encoding: str = "utf-8",
@@ -29,6 +31,8 @@ class ManifestDataset(LocalFileDataset):
         return self._filepath
 
     def load(self) -> pd.DataFrame:
+        if self._filepath.is_dir():
+            return manifest_from_folder(self._filepath, self._encoding)
         if not self._filepath.is_file():
             raise DatasetError(
                 f"Manifest {self._filepath} does not exist. Pass one with "
@@ -39,6 +43,9 @@ class ManifestDataset(LocalFileDataset):
 
     def save(self, data: pd.DataFrame) -> None:
         raise DatasetError("ManifestDataset is read-only; the manifest is the user's input")
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()
 
     def _describe(self) -> dict[str, Any]:
         return super()._describe() | {"encoding": self._encoding}

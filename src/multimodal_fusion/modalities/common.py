@@ -78,6 +78,12 @@ class Modality:
     encoders: tuple[str, ...]
     check_file: Callable[[str, InputLimits], None] | None = None
 
+    @property
+    def fits(self) -> bool:
+        """Whether a step learns from the training split (writes `fitted`): the model keeps
+        what it learnt, so inference reuses it."""
+        return any(step.writes == "fitted" for step in self.steps)
+
 
 @dataclass(frozen=True)
 class InputLimits:

@@ -16,13 +16,18 @@ SHARED = {"manifest": "split_manifest", "cache": "params:feature_cache",
 
 
 def modality_pipeline(modality: Modality) -> Pipeline:
-    """The modality's steps as nodes, its datasets prefixed with its name."""
+    """The modality's steps as nodes, its datasets prefixed with its name.
+
+    Its feature table and what it fitted on the training split (which the model keeps,
+    for inference) leave the namespace as `<modality>_features` and `<modality>_fitted`.
+    """
     nodes = [node(step.function, inputs=[SHARED.get(name, name) for name in step.reads],
                   outputs=step.writes, name=step.name) for step in modality.steps]
     shared = {SHARED[name] for step in modality.steps for name in step.reads if name in SHARED}
+    outputs = {"features": f"{modality.name}_features"} | (
+        {"fitted": f"{modality.name}_fitted"} if modality.fits else {})
     return Pipeline(nodes, namespace=modality.name, inputs={"split_manifest"},
-                    outputs={"features": f"{modality.name}_features"},
-                    parameters=shared - {"split_manifest"})
+                    outputs=outputs, parameters=shared - {"split_manifest"})
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from multimodal_fusion.inference import RECIPE, feature_recipe
 from multimodal_fusion.modalities.common import FeatureTable
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import ModelInputs, assemble_model_inputs
@@ -15,7 +16,20 @@ def build_model_inputs(manifest: pd.DataFrame, **features: FeatureTable) -> Mode
     return assemble_model_inputs(manifest, features)
 
 
-def train_model(model_inputs: ModelInputs, settings: dict,
-                seed: int) -> tuple[MultimodalClassifier, list[dict]]:
-    """Build the classifier for these inputs and fit it with early stopping."""
-    return train_on_inputs(model_inputs, settings, seed)
+def collect_feature_recipe(**parts: dict) -> dict[str, dict]:
+    """Every modality's parameter groups (`<modality>`) and what it fitted
+    (`<modality>_fitted`), for the model to keep."""
+    fitted = {name.removesuffix("_fitted"): value for name, value in parts.items()
+              if name.endswith("_fitted")}
+    settings = {name: value for name, value in parts.items() if not name.endswith("_fitted")}
+    return {"settings": settings, "fitted": fitted}
+
+
+def train_model(model_inputs: ModelInputs, settings: dict, seed: int,
+                recipe: dict) -> tuple[MultimodalClassifier, list[dict]]:
+    """Build the classifier for these inputs and fit it with early stopping; it keeps the
+    recipe of the inputs it reads, so inference makes them the same way."""
+    model, history = train_on_inputs(model_inputs, settings, seed)
+    model.spec[RECIPE] = feature_recipe(recipe["settings"], recipe["fitted"],
+                                        list(model.spec["modalities"]))
+    return model, history

@@ -1,0 +1,48 @@
+"""Nodes of the `inference` pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from multimodal_fusion.inference import (
+    inference_batch,
+    predictions_table,
+    recipe_features,
+    recipe_of,
+    tabular_columns,
+)
+from multimodal_fusion.modalities.common import FeatureTable, WorkersSetting, resolve_workers
+from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.models.predict import predict_proba
+from multimodal_fusion.quarantine import screen_manifest
+
+logger = logging.getLogger(__name__)
+
+
+def validate_new_samples(manifest: pd.DataFrame, settings: dict, model: MultimodalClassifier,
+                         workers: WorkersSetting) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the new samples as training checks its own; labels are not needed."""
+    recipe = recipe_of(model.spec, "the fusion_model version loaded")
+    return screen_manifest(manifest, settings, tabular_columns(recipe),
+                           resolve_workers(workers), labelled=False)
+
+
+def compute_new_features(manifest: pd.DataFrame, model: MultimodalClassifier,
+                         cache: str | None, workers: WorkersSetting,
+                         seed: int) -> dict[str, FeatureTable]:
+    """Each modality the model reads, made as it was for training (the model's recipe)."""
+    return recipe_features(manifest, recipe_of(model.spec, "the fusion_model version loaded"),
+                           cache, workers, seed)
+
+
+def predict_new_samples(model: MultimodalClassifier, features: dict[str, FeatureTable],
+                        manifest: pd.DataFrame) -> pd.DataFrame:
+    """The predicted class and every class's probability per sample, with its extra columns."""
+    batch = inference_batch(manifest, features, model.spec)
+    probabilities = predict_proba(model, batch)
+    predictions = predictions_table(manifest, probabilities, batch, model.spec)
+    logger.info("Predicted %d samples: %s", len(predictions),
+                predictions["predicted"].value_counts().to_dict())
+    return predictions

@@ -1,0 +1,143 @@
+"""`inference` applies a stored model to new samples exactly as evaluation applied it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from PIL import Image
+
+from conftest import make_project, write_tone
+from multimodal_fusion.importer import main, manifest_from_folder
+from multimodal_fusion.models.inputs import batch_for_split
+from multimodal_fusion.models.predict import predict_proba
+
+CLASSES = ("apple", "banana", "007")
+PER_CLASS = 12
+TABULAR = {"numeric": ["cue"], "categorical": ["band"]}
+
+
+def write_samples(folder: Path) -> pd.DataFrame:
+    """36 samples of three classes, each modality telling them apart on its own."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(len(CLASSES) * PER_CLASS):
+        k = i % len(CLASSES)
+        pixels = rng.integers(0, 60, (8, 8)).astype(np.uint8)
+        pixels[[slice(0, 3), slice(3, 6), slice(5, 8)][k]] = 250
+        Image.fromarray(pixels, mode="L").save(folder / f"{i}.png")
+        write_tone(folder / f"{i}.wav", sample_rate=8000, seconds=0.3,
+                   frequency=300.0 * (k + 1) + rng.uniform(-20, 20))
+        rows.append({"sample_id": f"s{i}", "label": CLASSES[k], "image": f"{i}.png",
+                     "text": f"this one is an {CLASSES[k]}", "audio": f"{i}.wav",
+                     "cue": f"{k + rng.normal(0, 0.1):.2f}", "band": ["lo", "mid", "hi"][k],
+                     "source": f"batch-{i % 2}"})
+    return pd.DataFrame(rows)
+
+
+def run(project: Path, pipeline: str, **params) -> None:
+    bootstrap_project(project)
+    params = {"preset": "fast", "image": {"preprocessing": {"size": 8}},
+              "tabular": {"preprocessing": TABULAR}, "feature_cache": None,
+              "training": {"fit": {"max_epochs": 3, "patience": 3, "batch_size": 16,
+                                   "checkpoint_dir": str(project / "checkpoints")}}, **params}
+    with KedroSession.create(project_path=project, runtime_params=params) as session:
+        session.run(pipeline_names=[pipeline])
+
+
+def load(project: Path, name: str):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        return session.load_context().catalog.load(name)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("inference")
+    samples = root / "samples"
+    samples.mkdir()
+    manifest = write_samples(samples)
+    manifest.to_csv(samples / "manifest.csv", index=False)
+    project = make_project(root / "project")
+    run(project, "train", manifest=str(samples / "manifest.csv"))
+    return project, samples, manifest
+
+
+def test_inference_on_the_test_rows_without_labels_matches_evaluation(trained):
+    project, samples, manifest = trained
+    split = load(project, "split_manifest")
+    test_ids = split.loc[split["split"] == "test", "sample_id"].tolist()
+    new = manifest[manifest["sample_id"].isin(test_ids)].drop(columns=["label"])
+    new.to_csv(samples / "new.csv", index=False)
+    run(project, "inference", manifest=str(samples / "new.csv"),
+        # today's parameters differ; the model's recipe decides how features are made
+        image={"preprocessing": {"size": 16}}, text={"features": {"analyzers": ["word"]}})
+
+    predictions = load(project, "predictions").set_index("sample_id")
+    model, inputs = load(project, "fusion_model"), load(project, "model_inputs")
+    expected = predict_proba(model, batch_for_split(inputs, "test", model.spec))
+    order = inputs["sample_id"][inputs["split"] == "test"]
+    probabilities = predictions.loc[order, [f"probability_{c}" for c in model.spec["classes"]]]
+    np.testing.assert_allclose(probabilities.to_numpy(), expected, atol=1e-6)
+    evaluated = load(project, "test_predictions").set_index("sample_id")
+    assert (predictions.loc[order, "predicted"] == evaluated.loc[order, "predicted"]).all()
+    assert set(predictions["modalities"]) == {"audio+image+tabular+text"}
+    assert predictions.loc[order, "source"].tolist() == manifest.set_index("sample_id").loc[
+        order, "source"].tolist()
+    assert {"image", "text", "audio", "cue", "band"}.isdisjoint(predictions.columns)
+
+
+def test_missing_modalities_and_bad_files_are_masked_and_reported(trained):
+    project, samples, manifest = trained
+    (samples / "broken.wav").write_bytes(b"RIFF")
+    new = manifest.head(3).drop(columns=["label", "cue", "band"]).assign(
+        sample_id=["n0", "n1", "n2"], image=["0.png", "", "1.png"],
+        audio=["0.wav", "2.wav", "broken.wav"], text=["", "an apple", ""])
+    new.to_csv(samples / "partial.csv", index=False)
+    run(project, "inference", manifest=str(samples / "partial.csv"))
+    predictions = load(project, "predictions").set_index("sample_id")
+    assert predictions["modalities"].to_dict() == {
+        "n0": "audio+image", "n1": "audio+text", "n2": "image"}
+    probabilities = predictions.filter(like="probability_")
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    report = load(project, "inference_quarantine_report")
+    assert report[["sample_id", "action"]].values.tolist() == [["n2", "audio dropped"]]
+
+
+def test_a_folder_of_files_is_a_manifest_samples_sharing_a_stem(tmp_path):
+    for label in ("apple", "banana"):
+        (tmp_path / label).mkdir()
+        write_tone(tmp_path / label / "one.wav", sample_rate=8000, seconds=0.3)
+        (tmp_path / label / "one.txt").write_text(f"  a {label}\n")
+    Image.new("RGB", (4, 4)).save(tmp_path / "apple" / "one.png")
+    (tmp_path / "banana" / "two.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (tmp_path / "banana" / "notes.md").write_text("not a sample")
+    manifest = manifest_from_folder(tmp_path)
+    assert manifest.to_dict("records") == [
+        {"sample_id": "apple/one", "label": "apple", "image": "apple/one.png",
+         "text": "a apple", "audio": "apple/one.wav"},
+        {"sample_id": "banana/one", "label": "banana", "image": "", "text": "a banana",
+         "audio": "banana/one.wav"},
+        {"sample_id": "banana/two", "label": "banana", "image": "", "text": "caf\ufffd",
+         "audio": ""}]
+    assert manifest.attrs["undecodable"] == {
+        "text": {3: "in banana/two.txt: byte e9 at position 3 is not valid utf-8 text"}}
+    main([str(tmp_path)])
+    written = pd.read_csv(tmp_path / "manifest.csv", dtype=str, keep_default_na=False)
+    assert written["sample_id"].tolist() == ["apple/one", "banana/one", "banana/two"]
+
+
+def test_inference_runs_from_a_folder_of_unlabelled_files(trained, tmp_path):
+    project, samples, _ = trained
+    for i in (0, 1, 2):
+        (tmp_path / f"new{i}.png").write_bytes((samples / f"{i}.png").read_bytes())
+    (tmp_path / "new0.wav").write_bytes((samples / "0.wav").read_bytes())
+    (tmp_path / "new1.txt").write_text("this one is an banana")
+    run(project, "inference", manifest=str(tmp_path))
+    predictions = load(project, "predictions").set_index("sample_id")
+    assert predictions["modalities"].to_dict() == {
+        "new0": "audio+image", "new1": "image+text", "new2": "image"}
