@@ -141,3 +141,16 @@ def test_inference_runs_from_a_folder_of_unlabelled_files(trained, tmp_path):
     predictions = load(project, "predictions").set_index("sample_id")
     assert predictions["modalities"].to_dict() == {
         "new0": "audio+image", "new1": "image+text", "new2": "image"}
+
+
+def test_the_exported_model_gives_the_stored_models_probabilities(trained):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    project, _, _ = trained
+    run(project, "export")
+    session = onnxruntime.InferenceSession(load(project, "onnx_model"))
+    model, inputs = load(project, "fusion_model"), load(project, "model_inputs")
+    batch = batch_for_split(inputs, "test", model.spec)
+    feeds = {**{m: t.numpy() for m, t in batch.inputs.items()},
+             **{f"{m}_present": p.numpy() for m, p in batch.present.items()}}
+    np.testing.assert_allclose(session.run(["probabilities"], feeds)[0],
+                               predict_proba(model, batch), atol=1e-5)

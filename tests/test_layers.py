@@ -36,3 +36,13 @@ def test_a_library_layer_imports_only_layers_below_it(layer):
         package_parts = {p for p in imported_parts(path) if not p.startswith("<")}
         assert package_parts <= ALLOWED[layer], f"{path.name} imports {package_parts}"
         assert "<kedro>" not in imported_parts(path), path.name
+
+
+KEDRO_WIRING = {"__init__", "__main__", "hooks", "settings", "pipeline_registry"}
+
+
+def test_library_modules_at_the_package_root_do_not_import_kedro():
+    library = [p for p in sorted(PACKAGE.glob("*.py")) if p.stem not in KEDRO_WIRING]
+    assert {"quarantine", "inference", "export", "importer", "runlock"} <= {p.stem for p in library}
+    for path in library:
+        assert "<kedro>" not in imported_parts(path), path.name

@@ -6,7 +6,8 @@ from multimodal_fusion.pipeline_registry import register_pipelines
 def test_registry_has_every_stage_and_train_is_the_default():
     pipelines = register_pipelines()
     assert set(pipelines) == {"demo_data", "data_preparation", "features", "training",
-                              "evaluation", "train", "compare", "inference", "__default__"}
+                              "evaluation", "train", "compare", "inference", "export",
+                              "__default__"}
     stages = ("data_preparation", "features", "training", "evaluation")
     assert {n.name for n in pipelines["train"].nodes} == {
         n.name for stage in stages for n in pipelines[stage].nodes}

@@ -9,6 +9,7 @@ from multimodal_fusion.pipelines import (
     data_preparation,
     demo_data,
     evaluation,
+    export,
     features,
     inference,
     training,
@@ -17,7 +18,7 @@ from multimodal_fusion.pipelines import (
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Each stage on its own, `train` as the four stages in a row (the default), `compare`,
-    `inference`.
+    `inference` and `export`.
 
     Listed by hand rather than discovered: `train` is a composite with no folder of its own.
     """
@@ -30,4 +31,4 @@ def register_pipelines() -> dict[str, Pipeline]:
     train = sum(stages.values(), Pipeline([]))
     return {"demo_data": demo_data.create_pipeline(), **stages, "train": train,
             "compare": compare.create_pipeline(), "inference": inference.create_pipeline(),
-            "__default__": train}
+            "export": export.create_pipeline(), "__default__": train}

@@ -1,0 +1,20 @@
+"""Nodes of the `export` pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+from multimodal_fusion.export import export_onnx
+from multimodal_fusion.inference import recipe_of
+from multimodal_fusion.models.classifier import MultimodalClassifier
+
+logger = logging.getLogger(__name__)
+
+
+def export_model(model: MultimodalClassifier) -> bytes:
+    """The stored model as ONNX, with its spec (classes, feature recipe) in the metadata."""
+    recipe_of(model.spec, "the fusion_model version loaded")
+    exported = export_onnx(model)
+    logger.info("Exported %s fusion over %s to ONNX (%d kB)", model.spec["fusion"],
+                ", ".join(sorted(model.spec["modalities"])), len(exported) // 1024)
+    return exported
