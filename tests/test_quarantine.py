@@ -214,8 +214,23 @@ def test_train_on_the_messy_manifest_uses_every_usable_input_and_reports_the_res
                          keep_default_na=False)
     assert sorted(zip(report["sample_id"], report["action"], strict=True)) == sorted(
         (s, a) for s, _, a, _ in EXPECTED)
+    used = pd.read_parquet(project / "data/03_primary/split_manifest.parquet")["sample_id"]
+    set_aside = {s for s, _, action, _ in EXPECTED if action == SAMPLE_SET_ASIDE} - {"s0"}
+    clean = {f"s{i}" for i in range(len(CLASSES) * PER_CLASS)}  # s0 once: its twin goes
+    assert clean | set(USED_AS_IS) <= set(used) and not set(used) & set_aside
+    assert used.is_unique
     audio = np.load(project / "data/04_feature/audio_features.npz")
     present = dict(zip(audio["sample_id"], audio["present"], strict=True))
     assert present["stereo-8k"] and not present["silent"]
     metrics = json.loads(latest(project, "data/08_reporting/metrics.json").read_text())
     assert metrics["n_samples"] > 0 and 0 <= metrics["accuracy"] <= 1
+
+
+def test_train_with_stop_ends_at_validation_with_every_fault_in_one_message(messy, tmp_path):
+    project = make_project(tmp_path)
+    with pytest.raises(Exception) as error:
+        run_train(project, messy, on_bad_input="stop")
+    message = str(error.value)
+    assert f"{len(EXPECTED)} inputs cannot be used" in message
+    assert all(f"(sample_id {sample_id!r})" in message for sample_id, *_ in EXPECTED)
+    assert not (project / "data/08_reporting/metrics.json").exists()
