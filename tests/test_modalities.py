@@ -6,7 +6,6 @@ import pytest
 from conftest import project_parameters
 from multimodal_fusion.modalities import (
     MODALITY_NAMES,
-    file_columns,
     manifest_columns,
     modality,
     registered,
@@ -34,7 +33,9 @@ def test_each_modality_declares_steps_that_end_in_its_feature_table():
 
 def test_manifest_columns_come_from_the_registry():
     assert manifest_columns() == ["image", "text", "audio"]
-    assert file_columns() == ["image", "audio"]
+    files = [m for m in registered() if m.holds_files]
+    assert [m.column for m in files] == ["image", "audio"]
+    assert all(m.check_file for m in files), "validation decodes every file before features"
     assert [m.name for m in registered()] == list(MODALITY_NAMES)
     with pytest.raises(ValueError, match="unknown modality 'video'; the registered ones are"):
         modality("video")

@@ -46,7 +46,7 @@ def read_manifest(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ManifestError(f"{path}: a manifest must be a .csv or .parquet file")
     try:
-        manifest, undecodable = (_read_parquet(path) if path.suffix.lower() == ".parquet"
+        manifest, undecodable = ((pd.read_parquet(path), {}) if path.suffix.lower() == ".parquet"
                                  else _read_csv(path, encoding))
     except pd.errors.EmptyDataError:
         raise ManifestError(f"{path} is empty: a manifest needs a header row (sample_id, "
@@ -71,10 +71,6 @@ def read_manifest(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     return manifest
 
 
-def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict]:
-    return pd.read_parquet(path), {}
-
-
 def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, dict]:
     """Cells parsed as Latin-1 (one character per byte, so any bytes parse), then decoded."""
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
@@ -85,7 +81,7 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, dict]:
         decoded = [decode_cell(cell, encoding) for cell in raw[column]]
         manifest[name] = pd.Series([text for text, _ in decoded], index=raw.index,
                                    dtype=raw[column].dtype)
-        bad = {row: reason for row, (_, reason) in zip(raw.index, decoded, strict=False) if reason}
+        bad = {row: reason for row, (_, reason) in zip(raw.index, decoded, strict=True) if reason}
         if bad:
             undecodable[name] = bad
     return manifest, undecodable

@@ -183,6 +183,8 @@ def check_files(screening: Screening, settings: PreparationSettings, workers: in
         screening.manifest.loc[list(paths), checked.column] = list(paths.values())
         readable = [row for row, path in paths.items()
                     if locate(screening, row, checked.column, path, base, settings)]
+        if checked.check_file is None:
+            continue
         fix = (f"replace the file, or empty the cell to mark the {checked.column} as "
                "missing")
         results = map_in_order(lambda path, check=checked.check_file: check(

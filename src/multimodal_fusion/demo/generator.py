@@ -218,4 +218,3 @@ def build_demo(settings: DemoSettings) -> DemoDataset:
         },
     }
     return DemoDataset(manifest=manifest, metadata=metadata, images=images, audio=audio)
-

@@ -39,7 +39,3 @@ def manifest_columns() -> list[str]:
     """The manifest columns that hold a modality of their own (tabular's are parameters)."""
     return [m.column for m in registered() if m.column]
 
-
-def file_columns() -> list[str]:
-    """The manifest columns whose cells are paths to files."""
-    return [m.column for m in registered() if m.holds_files]
