@@ -28,9 +28,9 @@ from joblib.externals.loky import get_reusable_executor
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from multimodal_fusion import modalities
-from multimodal_fusion.modalities import resolve_workers
+from multimodal_fusion.modalities import common
 from multimodal_fusion.modalities.audio import AudioPreprocessing, clip_features, preprocess_clips
+from multimodal_fusion.modalities.common import resolve_workers
 from multimodal_fusion.modalities.image import extract_image_tensors, image_features
 from multimodal_fusion.modalities.text import (
     TextPreprocessing,
@@ -40,7 +40,7 @@ from multimodal_fusion.modalities.text import (
     text_features,
 )
 
-SPLIT = Path("data/03_primary/split_manifest.parquet")
+SPLITS = Path("data/03_primary/split_manifest.parquet")  # one folder per run's version
 
 
 def timed(action) -> float:
@@ -87,7 +87,7 @@ def audio_workers(manifest: pd.DataFrame, scratch: Path, workers: int) -> float:
         clip_features(manifest, store, {"extractor": "mfcc"}, workers)
 
     get_reusable_executor().shutdown(wait=True)
-    with patch.object(modalities, "PARALLEL_WORTH_SECONDS", 0.0):
+    with patch.object(common, "PARALLEL_WORTH_SECONDS", 0.0):
         return timed(both)
 
 
@@ -107,7 +107,7 @@ def features_run(cache: str, workers: int | str) -> float:
 def main() -> int:
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
     bootstrap_project(Path.cwd())
-    manifest = pd.read_parquet(SPLIT)
+    manifest = pd.read_parquet(sorted(SPLITS.iterdir())[-1] / SPLITS.name)
     cores = resolve_workers("auto")
     with tempfile.TemporaryDirectory() as scratch:
         throughput(manifest, Path(scratch))

@@ -7,6 +7,7 @@ import pytest
 from conftest import project_parameters as parameters
 from multimodal_fusion.config import SettingsError, typed_settings
 from multimodal_fusion.demo.generator import DemoSettings
+from multimodal_fusion.evaluation.robustness import EvaluationSettings
 from multimodal_fusion.fusion import FUSION_STRATEGIES
 from multimodal_fusion.modalities.audio import AudioFeatures, AudioPreprocessing
 from multimodal_fusion.modalities.image import Augmentation, ImageFeatures, ImagePreprocessing
@@ -50,6 +51,7 @@ def normalised(values: dict) -> dict:
     (TabularColumns, ("tabular", "preprocessing")),
     (TabularFeatures, ("tabular", "features")),
     (PreparationSettings, ("data_preparation",)),
+    (EvaluationSettings, ("evaluation",)),
 ], ids=lambda value: getattr(value, "__name__", None))
 def test_defaults_equal_the_conf_with_the_default_preset(settings, group):
     values = parameters()

@@ -7,7 +7,7 @@ def test_registry_has_every_stage_and_train_is_the_default():
     pipelines = register_pipelines()
     assert set(pipelines) == {"demo_data", "data_preparation", "features", "training",
                               "evaluation", "train", "compare", "inference", "export",
-                              "__default__"}
+                              "evaluate", "__default__"}
     stages = ("data_preparation", "features", "training", "evaluation")
     assert {n.name for n in pipelines["train"].nodes} == {
         n.name for stage in stages for n in pipelines[stage].nodes}
@@ -17,7 +17,7 @@ def test_registry_has_every_stage_and_train_is_the_default():
 def test_train_needs_only_the_manifest_its_metadata_and_parameters():
     inputs = register_pipelines()["train"].inputs()
     assert {i for i in inputs if not i.startswith("params:")} == {
-        "manifest", "manifest_demo_metadata"}
+        "manifest", "manifest_demo_metadata", "parameters", "run_context"}
 
 
 def test_features_has_one_namespace_per_registered_modality_feeding_training():

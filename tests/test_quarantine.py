@@ -214,7 +214,7 @@ def test_train_on_the_messy_manifest_uses_every_usable_input_and_reports_the_res
                          keep_default_na=False)
     assert sorted(zip(report["sample_id"], report["action"], strict=True)) == sorted(
         (s, a) for s, _, a, _ in EXPECTED)
-    used = pd.read_parquet(project / "data/03_primary/split_manifest.parquet")["sample_id"]
+    used = pd.read_parquet(latest(project, "data/03_primary/split_manifest.parquet"))["sample_id"]
     set_aside = {s for s, _, action, _ in EXPECTED if action == SAMPLE_SET_ASIDE} - {"s0"}
     clean = {f"s{i}" for i in range(len(CLASSES) * PER_CLASS)}  # s0 once: its twin goes
     assert clean | set(USED_AS_IS) <= set(used) and not set(used) & set_aside

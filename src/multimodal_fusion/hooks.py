@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
-from kedro.io import AbstractVersionedDataset, CatalogProtocol, MemoryDataset, Version
+from kedro.io import (
+    AbstractVersionedDataset,
+    CatalogProtocol,
+    DatasetError,
+    MemoryDataset,
+    Version,
+)
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
@@ -21,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 class RunIsolationHook:
     """A run reads only what it wrote: one run at a time in a project's `data/` (see
-    `runlock`), and the versions it evaluates are the ones it saved.
+    `runlock`), and the versions it evaluates are the ones it saved. Once it holds the
+    lock, the run's id, folder and start time become the dataset `run_context`, for its
+    run record.
 
     It acts before every other hook, so the demo is built under the lock too. Under
     torchrun only rank 0 takes the lock: the other ranks write nothing
@@ -34,13 +43,15 @@ class RunIsolationHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: CatalogProtocol) -> None:
-        if not current_cluster().is_main:
-            return
-        self._release()  # a run of this process that failed before it started
-        self.lock = ProjectLock(Path(run_params["project_path"]) / "data")
-        names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
-        self.lock.acquire(f"kedro run --pipeline={names}")
-        pin_own_versions(pipeline, catalog)
+        if current_cluster().is_main:
+            self._release()  # a run of this process that failed before it started
+            self.lock = ProjectLock(Path(run_params["project_path"]) / "data")
+            names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
+            self.lock.acquire(f"kedro run --pipeline={names}")
+            pin_own_versions(pipeline, catalog)
+        catalog["run_context"] = MemoryDataset({
+            "run_id": run_params["run_id"], "project_path": run_params["project_path"],
+            "started": time.time(), "model_version": pin_model_companions(pipeline, catalog)})
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -68,6 +79,27 @@ def pin_own_versions(pipeline: Pipeline, catalog: CatalogProtocol) -> None:
         version = getattr(dataset, "_version", None)
         if isinstance(dataset, AbstractVersionedDataset) and version and version.save:
             dataset._version = Version(version.save, version.save)
+
+
+def pin_model_companions(pipeline: Pipeline, catalog: CatalogProtocol) -> str | None:
+    """A run that reads a stored model (`evaluate`, `inference`, `export`) reads what the
+    model's own run saved beside it, of the same version: its split, history, metrics and
+    record. The model's version is the one `--load-versions` names, else the newest; it
+    is returned (None when the run trains its own model, or none is stored yet).
+    """
+    if "fusion_model" not in pipeline.inputs():
+        return None
+    try:
+        version = catalog.get("fusion_model").resolve_load_version()
+    except DatasetError:
+        return None  # no model yet: loading it will say so
+    for name in sorted(pipeline.inputs() - {"fusion_model"}):
+        dataset = catalog.get(name)
+        own = getattr(dataset, "_version", None)
+        if (isinstance(dataset, AbstractVersionedDataset) and own and not own.load
+                and dataset._exists_function(str(dataset._get_versioned_path(version)))):
+            dataset._version = Version(version, own.save)
+    return version
 
 
 class DemoDataHook:

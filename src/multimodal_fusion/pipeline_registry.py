@@ -8,6 +8,7 @@ from multimodal_fusion.pipelines import (
     compare,
     data_preparation,
     demo_data,
+    evaluate,
     evaluation,
     export,
     features,
@@ -18,7 +19,7 @@ from multimodal_fusion.pipelines import (
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Each stage on its own, `train` as the four stages in a row (the default), `compare`,
-    `inference` and `export`.
+    `inference`, `export` and `evaluate`.
 
     Listed by hand rather than discovered: `train` is a composite with no folder of its own.
     """
@@ -31,4 +32,5 @@ def register_pipelines() -> dict[str, Pipeline]:
     train = sum(stages.values(), Pipeline([]))
     return {"demo_data": demo_data.create_pipeline(), **stages, "train": train,
             "compare": compare.create_pipeline(), "inference": inference.create_pipeline(),
-            "export": export.create_pipeline(), "__default__": train}
+            "export": export.create_pipeline(), "evaluate": evaluate.create_pipeline(),
+            "__default__": train}

@@ -27,11 +27,11 @@ def strategy_pipeline(strategy: str, memo: TrainingMemo) -> Pipeline:
         name="train_model",
     )
     return Pipeline(
-        [train, evaluation.create_pipeline()],
+        [train, evaluation.scoring_pipeline()],
         namespace=strategy,
         inputs={"model_inputs", "split_manifest", "manifest_demo_metadata"},
         outputs={"metrics": f"{strategy}_metrics"},
-        parameters={"params:training", "params:compare", "params:seed"},
+        parameters={"params:training", "params:compare", "params:seed", "params:evaluation"},
     )
 
 

@@ -1,3 +1,3 @@
-from .pipeline import create_pipeline
+from .pipeline import create_pipeline, scoring_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_pipeline", "scoring_pipeline"]

@@ -1,18 +1,49 @@
-"""`evaluation`: predictions, metrics and the confusion matrix on the test split."""
+"""`evaluation`: predictions, metrics and plots on the test split, then what the model leans on.
+
+`scoring` (predictions, metrics, confusion matrix) is what every strategy of `compare`
+gets too; the modality analysis is the trained model's.
+"""
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import compute_test_metrics, plot_confusion_matrix, predict_test_split
+from .nodes import (
+    analyse_modalities,
+    compute_test_metrics,
+    plot_confusion_matrix,
+    plot_run,
+    predict_test_split,
+    record_run,
+    write_report,
+)
+
+PLOTS = ["training_curves_plot", "confusion_plot", "reliability_plot", "contributions_plot",
+         "robustness_plot"]
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def scoring_pipeline() -> Pipeline:
     return Pipeline([
         node(predict_test_split, inputs=["fusion_model", "model_inputs", "split_manifest"],
              outputs="test_predictions", name="predict_test_split"),
         node(compute_test_metrics,
              inputs=["test_predictions", "fusion_model", "training_history",
-                     "manifest_demo_metadata"],
+                     "manifest_demo_metadata", "params:evaluation"],
              outputs="metrics", name="compute_test_metrics"),
         node(plot_confusion_matrix, inputs=["test_predictions", "fusion_model"],
              outputs="confusion_matrix", name="plot_confusion_matrix"),
+    ])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return scoring_pipeline() + Pipeline([
+        node(analyse_modalities,
+             inputs=["fusion_model", "model_inputs", "params:evaluation", "params:seed"],
+             outputs="modality_analysis", name="analyse_modalities"),
+        node(plot_run, inputs=["training_history", "metrics", "modality_analysis"],
+             outputs=PLOTS, name="plot_run"),
+        node(record_run, inputs=["run_context", "parameters", "split_manifest", "params:seed",
+                                 "metrics"],
+             outputs="run_record", name="record_run"),
+        node(write_report, inputs=["metrics", "modality_analysis", "model_inputs", "parameters",
+                                   "quarantine_report", "run_record", *PLOTS],
+             outputs="run_report", name="write_report"),
     ])

@@ -1,0 +1,74 @@
+"""Modality contributions and robustness, read through the presence mask of a trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from multimodal_fusion.evaluation.metrics import by_presence, calibration, probability_metrics
+from multimodal_fusion.evaluation.robustness import (
+    EvaluationSettings,
+    modality_analysis,
+    shapley_values,
+)
+from multimodal_fusion.models.inputs import batch_for_split
+from multimodal_fusion.training.engine import train_on_inputs
+from test_training import SETTINGS, toy_inputs
+
+
+@pytest.fixture(scope="module")
+def analysed() -> dict:
+    inputs = toy_inputs(240)
+    model, _ = train_on_inputs(inputs, SETTINGS, seed=0)
+    batch = batch_for_split(inputs, "test", model.spec)
+    return modality_analysis(model, batch, EvaluationSettings(repeats=4), seed=0)
+
+
+def test_the_informative_modality_carries_the_contribution(analysed):
+    assert analysed["shapley"]["audio"] > 0.2 > abs(analysed["shapley"]["text"])
+    assert sum(analysed["shapley"].values()) == pytest.approx(
+        analysed["accuracy_all"] - analysed["accuracy_none"], abs=1e-9)
+    assert analysed["ablation"]["audio"]["drop"] > 0.2
+    assert analysed["ablation"]["audio"]["accuracy_without"] == pytest.approx(
+        analysed["accuracy_all"] - analysed["ablation"]["audio"]["drop"])
+
+
+def test_the_curves_run_from_the_full_model_to_the_empty_one(analysed):
+    curve = analysed["missing_curve"]
+    assert [point["share"] for point in curve] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert curve[0]["accuracy"] == analysed["accuracy_all"]
+    assert curve[-1]["accuracy"] == analysed["accuracy_none"] <= analysed["chance"]
+    audio = analysed["noise_curves"]["audio"]
+    assert audio[0]["accuracy"] == analysed["accuracy_all"] > audio[-1]["accuracy"] + 0.1
+
+
+def test_shapley_values_of_a_known_game():
+    scores = {frozenset(): 0.1, frozenset("a"): 0.5, frozenset("b"): 0.3,
+              frozenset("ab"): 0.9}
+    assert shapley_values(scores) == pytest.approx({"a": 0.5, "b": 0.3})
+
+
+def test_calibration_error_of_known_confidences():
+    labels = np.array([0, 0, 1, 1])
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.6, 0.4]])
+    result = calibration(labels, probabilities, bins=10)
+    # bin (0.8, 0.9]: 2 right at 0.9; bin (0.5, 0.6]: 1 of 2 right at 0.6
+    assert result["expected_calibration_error"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.1)
+    assert [row["count"] for row in result["reliability"]] == [2, 2]
+
+
+def test_probability_metrics_and_the_split_by_presence():
+    labels = np.array([0, 1, 2, 2])
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1], [0.1, 0.1, 0.8],
+                              [0.2, 0.3, 0.5]])
+    metrics = probability_metrics(labels, probabilities, ["a", "b", "c"], top_k=2, bins=5)
+    assert metrics["balanced_accuracy"] == pytest.approx((1 + 0 + 1) / 3)
+    assert metrics["top_2_accuracy"] == 1.0
+    assert metrics["log_loss"] == pytest.approx(-np.mean(np.log([0.7, 0.4, 0.8, 0.5])))
+    assert metrics["confusion_normalised"]["rows"][1] == [1.0, 0.0, 0.0]
+    groups = by_presence(labels, probabilities.argmax(axis=1),
+                         {"audio": np.array([True, True, False, True]),
+                          "text": np.array([True, False, True, True])})
+    assert groups["all present"] == {"n_samples": 2, "accuracy": 1.0, "macro_f1": 1.0}
+    assert groups["audio missing"]["n_samples"] == 1
+    assert groups["text missing"]["accuracy"] == 0.0
