@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from conftest import make_project
+from conftest import REPO, make_project
 from multimodal_fusion.pipelines.evaluation.pipeline import PLOTS
 from test_inference import write_samples
 
@@ -92,3 +93,13 @@ def test_kedro_viz_previews_the_runs_plots(project):
     for plot in PLOTS:
         node = json.loads((project / "build" / "api" / "nodes" / ids[plot]).read_text())
         assert node["preview_type"] == "PlotlyPreview" and node["preview"]["data"], plot
+
+
+@pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser")),
+                    reason="no Chromium to open the report with (apt install chromium)")
+def test_the_html_report_opens_in_a_browser_with_every_plot_drawn(project):
+    project, _ = project
+    report = versions(project, "data/08_reporting/report.html")[-1] / "report.html"
+    check = subprocess.run([sys.executable, str(REPO / "benchmarks" / "report_check.py"),
+                            str(report)], capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0 and "5 of 5 plots drawn" in check.stdout, check.stdout

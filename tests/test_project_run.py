@@ -147,6 +147,10 @@ def test_compare_ranks_every_strategy_and_baseline(trained_project):
     figures = {row["strategy"]: (row["accuracy"], row["val_macro_f1"]) for row in ranked}
     assert figures["auto"] == figures[chosen], "auto keeps its chosen candidate's model"
     assert (trained_project / "data/08_reporting/leaderboard.png").is_dir()
+    report = versions(trained_project, "data/08_reporting/compare_report.html")[-1]
+    page = (report / "compare_report.html").read_text()
+    assert all(f"<td>{row['strategy']}</td>" in page for row in board)
+    assert "no training sample has tabular" in page and "data_fingerprint" in page
     for strategy in ("late", "audio_only"):
         assert versions(trained_project, f"data/06_models/compare/{strategy}/"
                                          "fusion_model.safetensors")

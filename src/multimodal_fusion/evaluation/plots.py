@@ -85,3 +85,18 @@ def robustness_chart(analysis: dict) -> go.Figure:
     figure.update_xaxes(title="noise, in feature spreads", row=1, col=2)
     figure.update_yaxes(title="test accuracy", range=[0, 1])
     return figure.update_layout(title="Robustness", template=TEMPLATE)
+
+
+def leaderboard_chart(rows: list[dict]) -> go.Figure:
+    """Test macro-F1 per strategy, best on top, coloured by kind (fusion, auto, linear
+    reference, unimodal)."""
+    ranked = [row for row in rows if row["rank"] is not None][::-1]
+    figure = go.Figure()
+    for kind in dict.fromkeys(row["kind"] for row in ranked):
+        members = [row for row in ranked if row["kind"] == kind]
+        figure.add_bar(y=[row["strategy"] for row in members],
+                       x=[row["macro_f1"] for row in members], name=kind, orientation="h")
+    figure.update_yaxes(categoryorder="array", categoryarray=[row["strategy"] for row in ranked])
+    figure.update_xaxes(title="test macro-F1", range=[0, 1])
+    return figure.update_layout(title="Leaderboard", template=TEMPLATE,
+                                height=120 + 28 * len(ranked))

@@ -15,7 +15,8 @@ from markupsafe import Markup
 from multimodal_fusion.models.inputs import ModelInputs, modalities_of
 
 SPLITS = ("train", "val", "test")
-LEADERBOARD_COLUMNS = ("rank", "strategy", "kind", "accuracy", "macro_f1", "train_seconds")
+LEADERBOARD_COLUMNS = ("rank", "strategy", "kind", "accuracy", "macro_f1", "train_seconds",
+                       "skipped")
 
 
 def figure_html(figures: list[go.Figure]) -> list[Markup]:
@@ -56,6 +57,11 @@ def fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def cell(value: object) -> str:
+    """A table cell: numbers to four places, nothing for a missing value."""
+    return fmt(value) if isinstance(value, float) else "" if value is None else str(value)
+
+
 def render_report(title: str, subtitle: str, parameters: dict, model_inputs: ModelInputs,
                   figures: list[go.Figure], metrics: dict | None = None,
                   analysis: dict | None = None, leaderboard: list[dict] | None = None,
@@ -72,8 +78,8 @@ def render_report(title: str, subtitle: str, parameters: dict, model_inputs: Mod
                         "without": fmt(analysis["ablation"][m]["accuracy_without"]),
                         "drop": fmt(analysis["ablation"][m]["drop"])}
                        for m in sorted(analysis["shapley"])] if analysis else None,
-        leaderboard=[{c: (fmt(row.get(c)) if isinstance(row.get(c), float) else row.get(c, ""))
-                      for c in LEADERBOARD_COLUMNS} for row in leaderboard or []],
+        leaderboard=[{c: cell(row.get(c)) for c in LEADERBOARD_COLUMNS}
+                     for row in leaderboard or []],
         leaderboard_columns=LEADERBOARD_COLUMNS,
         quarantined=None if quarantined is None else (
             f"{quarantined} inputs were set aside by validation; see the quarantine report."

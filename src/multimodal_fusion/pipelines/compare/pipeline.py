@@ -14,7 +14,7 @@ from multimodal_fusion.fusion import STRATEGY_NAMES
 from multimodal_fusion.pipelines import data_preparation, evaluation, features, training
 from multimodal_fusion.training.memo import TrainingMemo
 
-from .nodes import build_leaderboard, train_with_fusion
+from .nodes import build_leaderboard, train_with_fusion, write_compare_report
 
 
 def strategy_pipeline(strategy: str, memo: TrainingMemo) -> Pipeline:
@@ -49,4 +49,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         training.create_pipeline().only_nodes("build_model_inputs"),
         *(strategy_pipeline(strategy, memo) for strategy in STRATEGY_NAMES),
         leaderboard,
+        node(write_compare_report, inputs=["leaderboard", "model_inputs", "parameters",
+                                           "quarantine_report", "run_context", "split_manifest"],
+             outputs="compare_report", name="write_compare_report"),
     ])
