@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +154,112 @@ class DistributedOutputsHook:
             catalog[name] = MemoryDataset()
         logger.info("Rank %d of %d: outputs stay in memory; rank 0 writes them",
                     cluster.rank, cluster.world_size)
+
+
+class MlflowTrackingHook:
+    """Experiment tracking with MLflow through kedro-mlflow, on only where the project's
+    `conf/` holds an `mlflow.yml` (`kedro mlflow init`) and the `mlflow` extra is installed.
+
+    kedro-mlflow's own hook would track every run once installed, so its automatic
+    registration is off (settings) and this one delegates to it when configured; the
+    store is the project's `mlflow.db` unless mlflow.yml names another. Nested
+    parameter groups are logged a key each (a long value as a tag), and at the end of a
+    run its metrics, run record, leaderboard and HTML report go to the MLflow run too.
+    Under torchrun only rank 0 tracks.
+    """
+
+    def __init__(self) -> None:
+        self.tracker = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self.tracker = None
+        configured = any((Path(context.project_path) / "conf").glob("*/mlflow*.yml"))
+        if not configured or not current_cluster().is_main:
+            return
+        try:
+            from kedro_mlflow.framework.hooks import MlflowHook
+        except ImportError:
+            logger.warning("conf/ has an mlflow.yml but kedro-mlflow is not installed, so "
+                           "runs are not tracked: pip install -e \".[mlflow]\"")
+            return
+        self.tracker = MlflowHook()
+        with default_tracking_store(Path(context.project_path)):
+            self.tracker.after_context_created(context)
+        params = self.tracker.mlflow_config.tracking.params
+        params.dict_params.flatten = True
+        if params.long_params_strategy == "fail":
+            params.long_params_strategy = "tag"
+
+    @hook_impl
+    def after_catalog_created(self, catalog: CatalogProtocol, conf_catalog: dict,
+                              conf_creds: dict, parameters: dict, save_version: str,
+                              load_versions: dict) -> None:
+        if self.tracker:
+            self.tracker.after_catalog_created(catalog, conf_catalog, conf_creds, parameters,
+                                               save_version, load_versions)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: CatalogProtocol) -> None:
+        if self.tracker:
+            self.tracker.before_pipeline_run(run_params, pipeline, catalog)
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: CatalogProtocol, inputs: dict[str, Any],
+                        is_async: bool) -> None:
+        if self.tracker:
+            self.tracker.before_node_run(node, catalog, inputs, is_async)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                           catalog: CatalogProtocol) -> None:
+        if self.tracker:
+            log_run_outputs(pipeline, catalog)
+            self.tracker.after_pipeline_run(run_params, pipeline, catalog)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any],
+                          pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+        if self.tracker:
+            self.tracker.on_pipeline_error(error, run_params, pipeline, catalog)
+
+
+@contextmanager
+def default_tracking_store(project: Path) -> Iterator[None]:
+    """With no tracking URI named (in mlflow.yml or MLFLOW_TRACKING_URI), a SQLite store in
+    the project, `mlflow.db`: kedro-mlflow would otherwise pick a folder store, which
+    MLflow 3 refuses."""
+    named = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = named or f"sqlite:///{(project / 'mlflow.db').as_posix()}"
+    try:
+        yield
+    finally:
+        if named is None:
+            del os.environ["MLFLOW_TRACKING_URI"]
+
+
+def log_run_outputs(pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+    """The run's metrics as MLflow metrics; its record, leaderboard and reports as files."""
+    import mlflow
+
+    outputs = pipeline.all_outputs()
+    if "metrics" in outputs:
+        mlflow.log_metrics(numbers_in(catalog.load("metrics")))
+    for name in ("run_record", "leaderboard"):
+        if name in outputs:
+            mlflow.log_dict(catalog.load(name), f"{name}.json")
+    for name in ("run_report", "compare_report"):
+        if name in outputs:
+            mlflow.log_text(catalog.load(name), f"{name}.html")
+
+
+def numbers_in(values: dict, prefix: str = "") -> dict[str, float]:
+    """Every number of a nested dict, keyed by its path ("macro.f1")."""
+    numbers = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            numbers |= numbers_in(value, f"{prefix}{key}.")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            numbers[f"{prefix}{key}"] = float(value)
+    return numbers

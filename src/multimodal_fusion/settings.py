@@ -5,9 +5,18 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from multimodal_fusion.hooks import DemoDataHook, DistributedOutputsHook, RunIsolationHook
+from multimodal_fusion.hooks import (
+    DemoDataHook,
+    DistributedOutputsHook,
+    MlflowTrackingHook,
+    RunIsolationHook,
+)
 
-HOOKS = (RunIsolationHook(), DemoDataHook(), DistributedOutputsHook())
+HOOKS = (RunIsolationHook(), DemoDataHook(), DistributedOutputsHook(), MlflowTrackingHook())
+# kedro-mlflow would track every run once installed; MlflowTrackingHook turns it on only
+# where conf/ has an mlflow.yml. Kedro matches the distribution's name as its metadata
+# spells it, which is kedro_mlflow for the current wheel.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 
 
 def _beside(path: str, name: str) -> str:
