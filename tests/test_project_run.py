@@ -75,6 +75,9 @@ def test_two_runs_with_one_seed_give_the_same_metrics(trained_project):
                      for version in versions(trained_project, "data/08_reporting/metrics.json"))
     assert first.pop("train_seconds") > 0 and second.pop("train_seconds") > 0
     assert first == second
+    first, second = (json.loads((version / "modality_analysis.json").read_text()) for version
+                     in versions(trained_project, "data/08_reporting/modality_analysis.json"))
+    assert first == second
 
 
 def test_demo_build_is_byte_identical_for_one_seed(trained_project, tmp_path):

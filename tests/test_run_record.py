@@ -44,5 +44,6 @@ def test_a_record_holds_what_reproduction_needs(tmp_path):
     record = run_record({"run_id": "2026-11-29T00.00.00.000Z", "project_path": str(tmp_path),
                          "started": time.time() - 2}, {"seed": 1, "training": {}}, manifest, 1)
     assert record["parameters_hash"] == parameters_hash({"training": {}, "seed": 1})
+    assert record["parameters"] == {"seed": 1, "training": {}}
     assert record["seed"] == 1 and record["device"] == "cpu" and record["wall_seconds"] >= 2
     assert {"python", "torch", "numpy", "kedro"} <= set(record["libraries"])

@@ -100,6 +100,7 @@ def run_record(run: dict, parameters: dict, manifest: pd.DataFrame, seed: int) -
         "run_id": run["run_id"],
         "git_commit": git_commit(Path(run["project_path"])),
         "parameters_hash": parameters_hash(parameters),
+        "parameters": parameters,
         "data_fingerprint": data_fingerprint(manifest),
         "n_samples": len(manifest),
         "libraries": library_versions(),
