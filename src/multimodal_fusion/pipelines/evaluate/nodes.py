@@ -15,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 
 class DataChangedError(ValueError):
-    """The data under a stored model is not what it was trained and tested on."""
+    """The data under a stored model is not what it was trained and tested on, or cannot be
+    shown to be (a model with no run record of its own)."""
 
 
 def check_data_unchanged(split: pd.DataFrame, record: dict, run: dict) -> pd.DataFrame:
