@@ -15,7 +15,7 @@ from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
 
 from conftest import make_project
-from multimodal_fusion.hooks import pin_own_versions
+from multimodal_fusion.hooks import pin_own_versions, restamp_versions
 from multimodal_fusion.runlock import ProjectLock
 
 
@@ -81,3 +81,19 @@ def test_a_run_reads_the_version_it_saved_not_a_newer_one_on_disk(tmp_path):
     pin_own_versions(pipeline, catalog)
     SequentialRunner().run(pipeline, catalog)
     assert catalog.load("echo") == "this run's"
+
+
+def test_runs_stamped_with_the_same_millisecond_still_save_apart(tmp_path):
+    """Two runs started at once can get one Kedro version; the one that waited restamps."""
+    path = tmp_path / "report.json"
+    taken = "2026-01-01T00.00.00.000Z"
+    (path / taken).mkdir(parents=True)
+    (path / taken / "report.json").write_text('"the first run"')
+    catalog = DataCatalog({"report": JSONDataset(filepath=str(path),
+                                                 version=Version(None, taken))})
+    pipeline = Pipeline([node(lambda: "the second run's", None, "report", name="write")])
+    version = restamp_versions(pipeline, catalog)
+    SequentialRunner().run(pipeline, catalog)
+    assert version > taken
+    assert json.loads((path / version / "report.json").read_text()) == "the second run's"
+    assert json.loads((path / taken / "report.json").read_text()) == "the first run"

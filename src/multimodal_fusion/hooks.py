@@ -19,6 +19,7 @@ from kedro.io import (
     MemoryDataset,
     Version,
 )
+from kedro.io.core import generate_timestamp
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
@@ -32,8 +33,8 @@ logger = logging.getLogger(__name__)
 class RunIsolationHook:
     """A run reads only what it wrote: one run at a time in a project's `data/` (see
     `runlock`), and the versions it evaluates are the ones it saved. Once it holds the
-    lock, the run's id, folder and start time become the dataset `run_context`, for its
-    run record.
+    lock, the run's id (the version of all it saves), folder and start time become the
+    dataset `run_context`, for its run record.
 
     It acts before every other hook, so the demo is built under the lock too. Under
     torchrun only rank 0 takes the lock: the other ranks write nothing
@@ -46,14 +47,16 @@ class RunIsolationHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: CatalogProtocol) -> None:
+        run_id = run_params["run_id"]
         if current_cluster().is_main:
             self._release()  # a run of this process that failed before it started
             self.lock = ProjectLock(Path(run_params["project_path"]) / "data")
             names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
             self.lock.acquire(f"kedro run --pipeline={names}")
+            run_id = restamp_versions(pipeline, catalog)
             pin_own_versions(pipeline, catalog)
         catalog["run_context"] = MemoryDataset({
-            "run_id": run_params["run_id"], "project_path": run_params["project_path"],
+            "run_id": run_id, "project_path": run_params["project_path"],
             "started": time.time(), "model_version": pin_model_companions(pipeline, catalog)})
 
     @hook_impl
@@ -68,6 +71,22 @@ class RunIsolationHook:
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+
+
+def restamp_versions(pipeline: Pipeline, catalog: CatalogProtocol) -> str:
+    """One version for everything the run saves, taken once it holds the lock; returned.
+
+    Kedro stamps a run with its start time to the millisecond, so two runs started at once
+    can get the same version and the second would find its folders taken. A time taken
+    under the lock is later than the start of every run that held it before.
+    """
+    version = generate_timestamp()
+    for name in sorted(pipeline.all_outputs()):
+        dataset = catalog.get(name)
+        own = getattr(dataset, "_version", None)
+        if isinstance(dataset, AbstractVersionedDataset) and own and own.save:
+            dataset._version = Version(own.load, version)
+    return version
 
 
 def pin_own_versions(pipeline: Pipeline, catalog: CatalogProtocol) -> None:
