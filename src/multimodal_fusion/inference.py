@@ -95,13 +95,11 @@ def predictions_table(manifest: pd.DataFrame, probabilities: np.ndarray, batch: 
     classes = spec["classes"]
     inputs = {*manifest_columns(), *tabular_columns(spec[RECIPE]).get("numeric", []),
               *tabular_columns(spec[RECIPE]).get("categorical", [])}
-    used = np.stack([batch.present[m].numpy() for m in sorted(batch.present)], axis=1)
     table = pd.DataFrame({
         "sample_id": manifest["sample_id"].to_numpy(),
         "predicted": [classes[i] for i in probabilities.argmax(axis=1)],
         **{f"probability_{name}": probabilities[:, i] for i, name in enumerate(classes)},
-        "modalities": ["+".join(m for m, on in zip(sorted(batch.present), row, strict=True)
-                                if on) for row in used],
+        "modalities": batch.modalities_per_sample(),
     })
     extra = [c for c in manifest.columns if c not in inputs and c not in table.columns]
     return pd.concat([table, manifest[extra].reset_index(drop=True)], axis=1)

@@ -34,6 +34,12 @@ class Batch:
     def __len__(self) -> int:
         return len(next(iter(self.present.values())))
 
+    def modalities_per_sample(self) -> list[str]:
+        """Per sample, the modalities it has, joined with + ("audio+image")."""
+        names = sorted(self.present)
+        had = torch.stack([self.present[m] for m in names], dim=1).tolist()
+        return ["+".join(m for m, on in zip(names, row, strict=True) if on) for row in had]
+
     def select(self, index: Tensor) -> Batch:
         """The samples at `index`, as a smaller batch."""
         return self._map(lambda t: t[index])

@@ -46,12 +46,10 @@ def predict_test_split(model: MultimodalClassifier | SkippedStrategy, model_inpu
     classes = model.spec["classes"]
     batch = batch_for_split(model_inputs, "test", model.spec)
     probabilities = predict_proba(model, batch)
-    present = np.stack([batch.present[m].numpy() for m in sorted(batch.present)], axis=1)
     return test.assign(
         predicted=[classes[i] for i in probabilities.argmax(axis=1)],
         confidence=probabilities.max(axis=1),
-        modalities=["+".join(m for m, on in zip(sorted(batch.present), row, strict=True) if on)
-                    for row in present],
+        modalities=batch.modalities_per_sample(),
         **{f"probability_{name}": probabilities[:, i] for i, name in enumerate(classes)},
     )
 
