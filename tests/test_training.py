@@ -7,9 +7,9 @@ import torch
 
 from multimodal_fusion.device import select_device
 from multimodal_fusion.modalities.common import feature_table
-from multimodal_fusion.models.inputs import Batch, assemble_model_inputs, model_spec
+from multimodal_fusion.models.inputs import assemble_model_inputs, model_spec
 from multimodal_fusion.training import engine
-from multimodal_fusion.training.engine import class_weights, drop_modalities, train_on_inputs
+from multimodal_fusion.training.engine import class_weights, train_on_inputs
 
 SETTINGS = {
     "model": {"fusion": "concat", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0,
@@ -97,14 +97,6 @@ def test_the_bf16_training_path_learns(monkeypatch):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert max(h["val_macro_f1"] for h in history) >= 0.75
     assert all(p.dtype == torch.float32 for p in model.parameters())
-
-
-def test_modality_dropout_only_hides_present_modalities():
-    present = {"audio": torch.tensor([True, False] * 500)}
-    batch = Batch({"audio": torch.zeros(1000, 2)}, present, None)
-    dropped = drop_modalities(batch, 0.5, torch.Generator().manual_seed(0))
-    assert not dropped.present["audio"][1::2].any()
-    assert 0.4 < dropped.present["audio"][::2].float().mean() < 0.6
 
 
 def test_asking_for_cuda_without_it_is_a_clear_error(monkeypatch):

@@ -11,6 +11,7 @@ pickle. A spec looks like::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -59,13 +60,18 @@ class MultimodalClassifier(nn.Module):
             {m: nn.Linear(dim, num_classes) for m in self.modalities}
         )
 
-    def fit_standardisation(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> None:
+    def fit_standardisation(self, values: Callable[[str], Tensor],
+                            present: dict[str, Tensor]) -> None:
         """Give each encoder that standardises (vector MLPs, where the spec asks) the mean and
-        spread of the training samples that have its modality; they are saved as buffers."""
+        spread of the training samples that have its modality; they are saved as buffers.
+
+        `values(modality)` gives the training samples' values of one modality on the CPU; it
+        is asked only for the modalities that standardise, so streamed data stays on disk.
+        """
         for modality, encoder in self.encoders.items():
             if self.spec["modalities"][modality]["standardise"] and hasattr(
                     encoder, "set_standardisation"):
-                encoder.set_standardisation(inputs[modality][present[modality]])
+                encoder.set_standardisation(values(modality)[present[modality].cpu()])
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
                 with_unimodal: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:

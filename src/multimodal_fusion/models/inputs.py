@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,11 +44,18 @@ class Batch:
         """The samples at `index`, as a smaller batch."""
         return self._map(lambda t: t[index])
 
+    def parts(self, size: int) -> Iterator[Batch]:
+        """Every sample in order, `size` at a time, as predictions read them."""
+        for start in range(0, len(self), size):
+            yield self.select(torch.arange(start, min(start + size, len(self))))
+
     def to(self, device: torch.device) -> Batch:
-        """Copy to `device`; for CUDA through pinned memory, so the copy does not block."""
+        """Copy to `device`; from the CPU to CUDA through pinned memory, so the copy does not
+        block."""
         if device.type != "cuda":
             return self._map(lambda t: t.to(device))
-        return self._map(lambda t: t.pin_memory().to(device, non_blocking=True))
+        return self._map(lambda t: t.pin_memory().to(device, non_blocking=True)
+                         if t.device.type == "cpu" else t.to(device))
 
     def _map(self, move: Callable[[Tensor], Tensor]) -> Batch:
         return Batch(
@@ -149,10 +156,15 @@ def batch_for_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:
     spec's classes.
     """
     rows = model_inputs["split"] == split
-    index = {name: i for i, name in enumerate(spec["classes"])}
-    labels = torch.tensor([index[label] for label in model_inputs["label"][rows]])
     return Batch(
         {m: torch.from_numpy(model_inputs[m][rows]) for m in spec["modalities"]},
         {m: torch.from_numpy(model_inputs[f"{m}_present"][rows]) for m in spec["modalities"]},
-        labels,
+        split_labels(model_inputs, split, spec),
     )
+
+
+def split_labels(model_inputs: ModelInputs, split: str, spec: dict) -> Tensor:
+    """One split's labels, each by its index in the spec's classes."""
+    index = {name: i for i, name in enumerate(spec["classes"])}
+    return torch.tensor([index[label] for label in model_inputs["label"][
+        model_inputs["split"] == split]], dtype=torch.long)

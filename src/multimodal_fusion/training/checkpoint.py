@@ -19,17 +19,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from multimodal_fusion.npz import read_rows
+
 logger = logging.getLogger(__name__)
+HASH_CHUNK = 16 << 20  # bytes of an array read at a time for the run key
 
 
 def run_key(spec: dict, settings: dict, seed: int, arrays: dict[str, np.ndarray]) -> str:
-    """A fingerprint of what determines a training run: model, settings, seed and data."""
+    """A fingerprint of what determines a training run: model, settings, seed and data.
+
+    Arrays are read a few rows at a time, so one left on disk (see `npz.read_npz`) is never
+    held in memory whole.
+    """
     digest = hashlib.sha256()
     digest.update(json.dumps([spec, settings, seed], sort_keys=True, default=str).encode())
     for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
+        array = arrays[name]
         digest.update(f"{name}{array.dtype}{array.shape}".encode())
-        digest.update(array.tobytes())
+        if array.ndim == 0:
+            digest.update(np.ascontiguousarray(array).tobytes())
+            continue
+        rows = max(1, HASH_CHUNK // max(array[:1].nbytes, 1))
+        for start in range(0, len(array), rows):
+            positions = np.arange(start, min(start + rows, len(array)))
+            digest.update(read_rows(array, positions).tobytes())
     return digest.hexdigest()[:16]
 
 

@@ -8,7 +8,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -23,23 +23,23 @@ from multimodal_fusion.config import typed_settings
 from multimodal_fusion.device import autocast, select_device, uses_bf16
 from multimodal_fusion.fusion import AUTO
 from multimodal_fusion.models.classifier import MultimodalClassifier
-from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split, model_spec
+from multimodal_fusion.models.inputs import Batch, ModelInputs, model_spec
 from multimodal_fusion.models.linear import LINEAR_MODELS
-from multimodal_fusion.models.predict import predict_proba
+from multimodal_fusion.models.predict import Samples, predict_proba
 from multimodal_fusion.training.augmentation import augment_batch, augmentation
 from multimodal_fusion.training.auto import choose_and_fit
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
-from multimodal_fusion.training.distributed import (
-    Cluster,
-    current_cluster,
-    from_main,
-    join,
-    shard,
-)
+from multimodal_fusion.training.data import SplitData, choose_placement, plan_epoch
+from multimodal_fusion.training.distributed import Cluster, current_cluster, from_main, join
 from multimodal_fusion.training.linear import fit_linear_reference
 
 logger = logging.getLogger(__name__)
 SCHEDULES = ("cosine", "one_cycle", "constant")
+# The batch size `learning_rate` is given for, and what `batch_size: auto` is on the CPU.
+REFERENCE_BATCH = 64
+# `batch_size: auto` on CUDA: this batch, or smaller so that an epoch takes MIN_STEPS steps.
+CUDA_BATCH = 512
+MIN_STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class FitSettings:
     values these defaults are (a test holds them together)."""
 
     max_epochs: int = 40
-    batch_size: int = 64
+    batch_size: int | str = "auto"
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     schedule: str = "cosine"
@@ -59,6 +59,10 @@ class FitSettings:
     unimodal_loss_weight: float = 1.0
     device: str = "auto"
     mixed_precision: str = "auto"
+    data_placement: str = "auto"
+    memory_budget_mb: float | str = "auto"
+    loader_workers: int | str = "auto"
+    compile: bool = False
     checkpoint_dir: str | None = "data/06_models/checkpoints"
 
 
@@ -104,21 +108,6 @@ def make_schedule(optimiser: torch.optim.Optimizer, settings: FitSettings,
     raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {settings.schedule!r}")
 
 
-def drop_modalities(batch: Batch, probability: float, generator: torch.Generator) -> Batch:
-    """Hide each present modality of each sample with `probability`, as if it were missing.
-
-    Training on such gaps makes every encoder useful on its own, so that a sample whose other
-    modalities are corrupted or missing is still classified well.
-    """
-    if probability <= 0:
-        return batch
-    present = {
-        m: p & (torch.rand(p.shape, generator=generator) >= probability)
-        for m, p in batch.present.items()
-    }
-    return Batch(batch.inputs, present, batch.labels)
-
-
 def training_loss(model: torch.nn.Module, batch: Batch, unimodal_weight: float,
                   weights: Tensor | None = None) -> Tensor:
     """Cross-entropy of the fused logits, plus that of each modality's own head where present."""
@@ -126,18 +115,51 @@ def training_loss(model: torch.nn.Module, batch: Batch, unimodal_weight: float,
     loss = functional.cross_entropy(fused.float(), batch.labels, weight=weights)
     if unimodal_weight > 0:
         for modality, logits in unimodal.items():
-            mask = batch.present[modality]
-            if mask.any():
-                loss = loss + unimodal_weight * functional.cross_entropy(
-                    logits[mask].float(), batch.labels[mask], weight=weights
-                )
+            loss = loss + unimodal_weight * masked_cross_entropy(
+                logits, batch.labels, batch.present[modality], weights)
     return loss
 
 
-def macro_f1(model: MultimodalClassifier, batch: Batch, bf16: bool = False) -> float:
-    """Macro-F1 of the model's predictions on a labelled batch."""
-    predicted = predict_proba(model, batch, bf16=bf16).argmax(axis=1)
-    return float(f1_score(batch.labels.numpy(), predicted, average="macro", zero_division=0))
+def masked_cross_entropy(logits: Tensor, labels: Tensor, mask: Tensor,
+                         weights: Tensor | None) -> Tensor:
+    """The mean cross-entropy of the samples `mask` selects, class-weighted as
+    `cross_entropy` weighs them; zero when it selects none.
+
+    The mask weighs the samples instead of selecting them, so no step asks the device how
+    many there are: on a GPU that question waits for all the work queued before it.
+    """
+    mask = mask.float()
+    losses = functional.cross_entropy(logits.float(), labels, weight=weights, reduction="none")
+    counts = mask if weights is None else weights[labels] * mask
+    return (losses * mask).sum() / counts.sum().clamp_min(1e-12)
+
+
+def macro_f1(model: MultimodalClassifier, samples: Samples, labels: Tensor,
+             bf16: bool = False) -> float:
+    """Macro-F1 of the model's predictions for these samples."""
+    predicted = predict_proba(model, samples, bf16=bf16).argmax(axis=1)
+    return float(f1_score(labels.cpu().numpy(), predicted, average="macro", zero_division=0))
+
+
+def resolved_fit(settings: FitSettings, device: torch.device, train_count: int) -> FitSettings:
+    """The settings with `batch_size: auto` decided for this device and data.
+
+    On the CPU (and MPS) auto is the batch the learning rate is given for, so nothing
+    changes there. On CUDA a larger batch keeps the GPU busy, as long as an epoch still
+    takes `MIN_STEPS` steps; the learning rate then grows with the square root of the
+    batch, as AdamW's noise scale asks.
+    """
+    if settings.batch_size != "auto":
+        if not isinstance(settings.batch_size, int) or settings.batch_size < 1:
+            raise ValueError(f"training.fit.batch_size {settings.batch_size!r}: give a whole "
+                             "number of at least 1 or auto")
+        return settings
+    batch = REFERENCE_BATCH
+    if device.type == "cuda":
+        batch = max(REFERENCE_BATCH, min(CUDA_BATCH, 2 ** int(math.log2(
+            max(train_count // MIN_STEPS, 1)))))
+    rate = settings.learning_rate * math.sqrt(batch / REFERENCE_BATCH)
+    return replace(settings, batch_size=batch, learning_rate=rate)
 
 
 @dataclass
@@ -167,17 +189,13 @@ class TrainingRun:
     augmenters: dict[str, v2.Compose]
 
     @classmethod
-    def start(cls, model: MultimodalClassifier, train: Batch, settings: FitSettings,
-              seed: int) -> TrainingRun:
-        """Place the model, join torchrun's process group if any, build optimiser and schedule."""
-        cluster = current_cluster()
-        device = join(cluster, select_device(settings.device))
+    def start(cls, model: MultimodalClassifier, train: SplitData, settings: FitSettings,
+              seed: int, cluster: Cluster) -> TrainingRun:
+        """Place the model, wrap it for torchrun and torch.compile if asked, build optimiser
+        and schedule."""
+        device = train.device
         bf16 = uses_bf16(device, settings.mixed_precision)
-        logger.info("Training on %s%s%s: %d train samples", device,
-                    " with bf16 autocast" if bf16 else "",
-                    f", rank {cluster.rank} of {cluster.world_size}" if cluster.distributed
-                    else "", len(train))
-        model.fit_standardisation(train.inputs, train.present)
+        model.fit_standardisation(train.values, train.present)
         model.to(device)
         network = model
         if cluster.distributed:
@@ -185,6 +203,8 @@ class TrainingRun:
                 model, device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=True,
             )
+        if settings.compile:
+            network = torch.compile(network)
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
         )
@@ -193,47 +213,46 @@ class TrainingRun:
         augmenters = {m: augmentation(spec.get("augment", {}), spec["input_shape"][-1])
                       for m, spec in model.spec["modalities"].items()}
         return cls(model, settings, cluster, device, bf16, network, optimiser, schedule,
-                   torch.Generator().manual_seed(seed),
-                   None if weights is None else weights.to(device),
+                   torch.Generator().manual_seed(seed), weights,
                    {m: a for m, a in augmenters.items() if a is not None})
 
-    def train_epoch(self, train: Batch, epoch: int) -> float:
-        """One pass over the training set in a fresh random order; the mean loss."""
-        settings, cluster = self.settings, self.cluster
+    def train_epoch(self, train: SplitData, epoch: int) -> float:
+        """One pass over the training set in a fresh random order; the mean loss.
+
+        The loss is summed on the device, in float64 as a Python float would be, and read
+        once at the end: reading it every step would make the host wait for the device.
+        """
+        settings = self.settings
         self.model.train()
-        total_loss = 0.0
-        order = torch.randperm(len(train), generator=self.shuffler).split(settings.batch_size)
-        bar = tqdm(order, desc=f"epoch {epoch}/{settings.max_epochs}", unit="batch",
-                   leave=False, disable=None)
-        for index in bar:
-            part = drop_modalities(train.select(index), settings.modality_dropout, self.shuffler)
-            if cluster.distributed:
-                if len(index) < cluster.world_size:
-                    continue
-                part = part.select(shard(torch.arange(len(index)), cluster))
-            part = part.to(self.device)
-            for modality, transform in self.augmenters.items():
-                part.inputs[modality] = augment_batch(part.inputs[modality], transform)
-            self.optimiser.zero_grad(set_to_none=True)
-            with autocast(self.device, self.bf16):
-                loss = training_loss(self.network, part, settings.unimodal_loss_weight,
-                                     self.weights)
-            loss.backward()
-            if settings.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), settings.max_grad_norm)
-            self.optimiser.step()
-            if settings.schedule == "one_cycle":
-                self.schedule.step()
-            total_loss += loss.item() * len(index)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        plan = plan_epoch(len(train), settings.batch_size, list(train.present),
+                          settings.modality_dropout, self.shuffler, self.cluster)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        with tqdm(total=len(plan.bounds), desc=f"epoch {epoch}/{settings.max_epochs}",
+                  unit="batch", leave=False, disable=None) as bar:
+            for part, size in zip(train.batches(plan), plan.sizes, strict=True):
+                for modality, transform in self.augmenters.items():
+                    part.inputs[modality] = augment_batch(part.inputs[modality], transform)
+                self.optimiser.zero_grad(set_to_none=True)
+                with autocast(self.device, self.bf16):
+                    loss = training_loss(self.network, part, settings.unimodal_loss_weight,
+                                         self.weights)
+                loss.backward()
+                if settings.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                   settings.max_grad_norm)
+                self.optimiser.step()
+                if settings.schedule == "one_cycle":
+                    self.schedule.step()
+                total += loss.detach().double() * size
+                bar.update()
         if settings.schedule == "cosine":
             self.schedule.step()
-        return total_loss / len(train)
+        return total.item() / len(train)
 
-    def validate(self, val: Batch) -> float:
+    def validate(self, val: SplitData) -> float:
         """Validation macro-F1, rank 0's on every rank so that all stop together."""
-        return from_main(macro_f1(self.model, val, self.bf16), self.cluster, self.device)
-
+        return from_main(macro_f1(self.model, val, val.labels, self.bf16), self.cluster,
+                         self.device)
     def snapshot(self, progress: Progress) -> dict:
         """Everything the next epoch depends on, as tensors and plain values."""
         return {
@@ -259,8 +278,9 @@ class TrainingRun:
         return Progress(**saved["progress"])
 
 
-def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settings: FitSettings,
-                   seed: int, checkpoints: CheckpointStore | None = None) -> list[dict]:
+def fit_classifier(model: MultimodalClassifier, train: SplitData, val: SplitData,
+                   settings: FitSettings, seed: int, cluster: Cluster,
+                   checkpoints: CheckpointStore | None = None) -> list[dict]:
     """Train until validation macro-F1 stops improving; the model keeps its best weights.
 
     With `checkpoints`, every epoch ends with a checkpoint and a run that finds one resumes
@@ -268,7 +288,7 @@ def fit_classifier(model: MultimodalClassifier, train: Batch, val: Batch, settin
     averaged by DistributedDataParallel; rank 0 alone writes checkpoints. Returns one record
     per epoch (loss, validation macro-F1, seconds).
     """
-    run = TrainingRun.start(model, train, settings, seed)
+    run = TrainingRun.start(model, train, settings, seed, cluster)
     saved = checkpoints.load() if checkpoints else None
     progress = run.restore(saved) if saved else Progress()
     if saved:
@@ -305,9 +325,11 @@ def train_on_inputs(model_inputs: ModelInputs, settings: dict,
 
     Seeding comes first, so the initial weights, modality dropout and shuffling all follow
     from the one seed; an encoder whose spec names a weights file starts from it (only here,
-    never when a trained model is rebuilt). The model comes back on the CPU, ready to save.
-    A linear reference baseline is fitted by scikit-learn instead (`training.linear`), and
-    `auto` chooses a strategy on validation first (`training.auto`).
+    never when a trained model is rebuilt). The model comes back on the CPU, ready to save,
+    its spec recording how it was trained (`trained_with`: device, batch size, learning
+    rate, where the data was). A linear reference baseline is fitted by scikit-learn
+    instead (`training.linear`), and `auto` chooses a strategy on validation first
+    (`training.auto`).
     """
     seed_everything(seed)
     typed_settings(TrainingGroups, settings, "training")
@@ -320,16 +342,25 @@ def train_on_inputs(model_inputs: ModelInputs, settings: dict,
     for modality, spec in model.spec["modalities"].items():
         if spec.get("weights"):
             model.encoders[modality].load_backbone(spec["weights"])
+    cluster = current_cluster()
+    device = join(cluster, select_device(fit.device))
+    fit = resolved_fit(fit, device, int((model_inputs["split"] == "train").sum()))
+    placement = choose_placement(model_inputs, model.spec, fit.data_placement,
+                                 fit.memory_budget_mb, fit.loader_workers, device)
+    train, val = (SplitData(model_inputs, split, model.spec, device, placement)
+                  for split in ("train", "val"))
+    logger.info("Training on %s%s%s: %d train samples, batch size %d, learning rate %.4g; %s",
+                device, " with bf16 autocast" if uses_bf16(device, fit.mixed_precision) else "",
+                f", rank {cluster.rank} of {cluster.world_size}" if cluster.distributed else "",
+                len(train), fit.batch_size, fit.learning_rate, placement.describe(device))
     checkpoints = None
     if fit.checkpoint_dir:
-        key = run_key(model.spec, settings, seed, model_inputs)
+        key = run_key(model.spec, {**settings, "fit": asdict(fit)}, seed, model_inputs)
         checkpoints = CheckpointStore(fit.checkpoint_dir, key)
-    history = fit_classifier(
-        model,
-        batch_for_split(model_inputs, "train", model.spec),
-        batch_for_split(model_inputs, "val", model.spec),
-        fit,
-        seed,
-        checkpoints,
-    )
+    history = fit_classifier(model, train, val, fit, seed, cluster, checkpoints)
+    model.spec["trained_with"] = {
+        "device": str(device), "batch_size": fit.batch_size, "learning_rate": fit.learning_rate,
+        "batch_size_setting": settings["fit"].get("batch_size", FitSettings.batch_size),
+        "streamed": placement.streamed, "data": placement.describe(device),
+        "compiled": fit.compile}
     return model.cpu(), history
