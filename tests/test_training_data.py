@@ -163,3 +163,34 @@ def test_batch_size_auto_follows_the_device_and_keeps_the_cpu_as_it_was():
     assert (chosen.batch_size, chosen.learning_rate) == (32, fit.learning_rate)
     with pytest.raises(ValueError, match="batch_size 'big'"):
         engine.resolved_fit(engine.FitSettings(batch_size="big"), torch.device("cpu"), 10)
+
+
+def test_streamed_training_memory_does_not_grow_with_the_data(tmp_path):
+    """Eight times the images, read from disk: the peak of traced memory (NumPy's
+    allocations, which hold every image that is read) grows by a few bytes a sample (its
+    label, index and masks), not by its image, which keeping the splits in memory costs.
+    Both sizes have more validation samples than a prediction reads at once (256)."""
+    import tracemalloc
+
+    def peak(count: int, placement: str) -> int:
+        inputs = toy_inputs(count)
+        rng = np.random.default_rng(0)
+        inputs |= {"image": rng.normal(size=(count, 3, 16, 16)).astype(np.float32),
+                   "image_present": np.ones(count, bool), "image_encoder": np.array("pixels"),
+                   "image_encoder_options": np.array(json.dumps({"augment": {}}))}
+        folder = tmp_path / f"{count}-{placement}"
+        folder.mkdir()
+        on_file = on_disk(inputs, folder)
+        del inputs
+        tracemalloc.start()
+        train_on_inputs(on_file, with_fit(max_epochs=1, data_placement=placement,
+                                          batch_size=64, loader_workers=0), seed=0)
+        _, highest = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return highest
+
+    image_bytes, added = 3 * 16 * 16 * 4, 9600 - 1200
+    streamed = (peak(9600, "stream") - peak(1200, "stream")) / added
+    held = (peak(9600, "device") - peak(1200, "device")) / added
+    assert streamed < 0.1 * image_bytes, streamed
+    assert held > 0.5 * image_bytes, held

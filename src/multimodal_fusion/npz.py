@@ -16,9 +16,11 @@ import os
 import struct
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+COPY_CHUNK = 16 << 20  # bytes of a mapped array copied at a time
 # The fixed part of a zip member's local header; its last two fields are the lengths of
 # the name and extra field that come before the member's bytes.
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")
@@ -28,14 +30,36 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write beside the target, then rename: a crash never leaves half a file behind.
 
     The scratch file is this process's own, so torchrun ranks writing the same cached table
-    at once cannot interleave their bytes; the last rename wins with a whole file.
+    at once cannot interleave their bytes; the last rename wins with a whole file. The
+    layout is `np.savez`'s; a mapped array is copied from its file a chunk at a time, so
+    writing it holds no more of it in memory than one chunk.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-    with partial.open("wb") as handle:
-        np.savez(handle, **arrays)
+    with (partial.open("wb") as handle,
+          zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive):
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                if is_mapped(array):
+                    _copy_mapped(array, member)
+                else:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
     partial.replace(path)
+
+
+def _copy_mapped(array: np.memmap, member: BinaryIO) -> None:
+    """A mapped array as .npy bytes, read from its file in chunks of `COPY_CHUNK`."""
+    header = np.lib.format.header_data_from_array_1_0(array)
+    try:
+        np.lib.format.write_array_header_1_0(member, header)
+    except ValueError:  # a header too long for format 1.0
+        np.lib.format.write_array_header_2_0(member, header)
+    rows = max(1, COPY_CHUNK // max(array[:1].nbytes, 1))
+    with open(array.filename, "rb") as source:
+        for start in range(0, len(array), rows):
+            member.write(read_rows(array, np.arange(start, min(start + rows, len(array))),
+                                   source).tobytes())
 
 
 def read_npz(path: str | Path, map_from: int | None = None) -> dict[str, np.ndarray]:

@@ -50,12 +50,8 @@ class Batch:
             yield self.select(torch.arange(start, min(start + size, len(self))))
 
     def to(self, device: torch.device) -> Batch:
-        """Copy to `device`; from the CPU to CUDA through pinned memory, so the copy does not
-        block."""
-        if device.type != "cuda":
-            return self._map(lambda t: t.to(device))
-        return self._map(lambda t: t.pin_memory().to(device, non_blocking=True)
-                         if t.device.type == "cpu" else t.to(device))
+        """Copy to `device` (see `to_device`)."""
+        return self._map(lambda t: to_device(t, device))
 
     def _map(self, move: Callable[[Tensor], Tensor]) -> Batch:
         return Batch(
@@ -63,6 +59,14 @@ class Batch:
             {m: move(p) for m, p in self.present.items()},
             None if self.labels is None else move(self.labels),
         )
+
+
+def to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    """`tensor` on `device`; from the CPU to CUDA through pinned memory, so that the copy
+    queues behind the device's work instead of waiting for it."""
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,9 @@ def assemble_model_inputs(manifest: pd.DataFrame, tables: dict[str, FeatureTable
         if not table["present"][order][train].any():
             logger.info("No training sample has %s: the model is built without it", modality)
             continue
-        arrays[modality] = table["values"][order]
+        aligned = len(order) == len(table["values"]) and (order == np.arange(len(order))).all()
+        # Tables come in the manifest's order: then values left on disk stay there, uncopied.
+        arrays[modality] = table["values"] if aligned else table["values"][order]
         arrays[f"{modality}_present"] = table["present"][order]
         arrays[f"{modality}_encoder"] = table["encoder"]
         arrays[f"{modality}_encoder_options"] = table["encoder_options"]

@@ -22,7 +22,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split, split_labels
+from multimodal_fusion.models.inputs import (
+    Batch,
+    ModelInputs,
+    batch_for_split,
+    split_labels,
+    to_device,
+)
 from multimodal_fusion.npz import is_mapped, read_rows
 from multimodal_fusion.training.distributed import Cluster, shard
 
@@ -237,8 +243,8 @@ class SplitData:
 
     def batches(self, plan: EpochPlan) -> Iterator[Batch]:
         """The plan's batches on the device, with what modality dropout hides hidden."""
-        order = plan.order.to(self.device)
-        keep = {m: k.to(self.device) for m, k in plan.keep.items()}
+        order = to_device(plan.order, self.device)
+        keep = {m: to_device(k, self.device) for m, k in plan.keep.items()}
         streamed = self._streamed(plan) if self.loader is not None else None
         for start, stop in plan.bounds:
             index = order[start:stop]
