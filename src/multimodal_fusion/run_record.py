@@ -66,7 +66,7 @@ def data_fingerprint(manifest: pd.DataFrame) -> str:
     stand for its path (so moving the data elsewhere keeps the fingerprint)."""
     files = [m.column for m in registered() if m.holds_files and m.column in manifest.columns]
     digest = hashlib.sha256()
-    for _, row in manifest.sort_index(axis=1).iterrows():
+    for row in manifest.sort_index(axis=1).to_dict(orient="records"):
         cells = {c: file_digest(v).hex() if c in files and v else str(v) for c, v in row.items()}
         digest.update(json.dumps(cells, sort_keys=True).encode())
     return digest.hexdigest()

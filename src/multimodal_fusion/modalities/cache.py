@@ -13,6 +13,7 @@ import atexit
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import zipfile
@@ -27,15 +28,26 @@ from multimodal_fusion.npz import read_npz, write_npz
 
 logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
+# Digests of the files read so far, by device, inode, size and modification time.
+_DIGESTS: dict[tuple[int, int, int, int], bytes] = {}
 
 
 def file_digest(path: str) -> bytes:
-    """A digest of the file's bytes, read in chunks so large files need little memory."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.digest()
+    """A digest of the file's bytes, read in chunks so large files need little memory.
+
+    The feature cache and the run record both ask for every input file's digest; a file
+    this process has read before, with the same size and modification time, is not read
+    again.
+    """
+    status = os.stat(path)
+    key = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        _DIGESTS[key] = digest.digest()
+    return _DIGESTS[key]
 
 
 def fingerprint(manifest: pd.DataFrame, column: str, settings: dict, version: str,
