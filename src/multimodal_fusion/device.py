@@ -38,3 +38,22 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+# Inputs per forward pass of a frozen pretrained encoder (EfficientNet-Lite0, MiniLM) on
+# CUDA: large enough to keep a GPU busy, small enough for any GPU's memory at 224 px.
+FROZEN_CUDA_BATCH = 512
+
+
+def frozen_encoder_run() -> tuple[torch.device, bool, dict]:
+    """Where a frozen encoder runs, whether under bf16 autocast (on CUDA that has it), and
+    what of that its cached features' key must hold, so features computed in bf16 are never
+    taken for those computed in float32 ({} on the CPU, as before)."""
+    device = select_device()
+    bf16 = uses_bf16(device, "auto")
+    return device, bf16, {"precision": "bf16"} if bf16 else {}
+
+
+def frozen_batch(device: torch.device, batch_size: int) -> int:
+    """A frozen encoder's batch: as given on the CPU, at least `FROZEN_CUDA_BATCH` on CUDA."""
+    return max(batch_size, FROZEN_CUDA_BATCH) if device.type == "cuda" else batch_size

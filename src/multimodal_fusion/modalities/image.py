@@ -21,7 +21,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from multimodal_fusion.config import typed_settings
-from multimodal_fusion.device import select_device
+from multimodal_fusion.device import autocast, frozen_batch, frozen_encoder_run
 from multimodal_fusion.modalities.cache import cached_features, derived_key, fingerprint
 from multimodal_fusion.modalities.common import (
     FeatureTable,
@@ -43,7 +43,7 @@ FITS = ("squash", "crop")
 HYBRID = "small_cnn+efficientnet_lite0"
 ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0", HYBRID)
 PRETRAINED = ("efficientnet_lite0", HYBRID)
-PRETRAINED_BATCH = 64
+PRETRAINED_BATCH = 64  # images per forward pass of EfficientNet-Lite0 on the CPU
 EFFICIENTNET_WIDTH = 1280
 
 
@@ -196,21 +196,24 @@ def load_efficientnet_lite0() -> torch.nn.Module:
 def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
     """Frozen, average-pooled 1,280-d EfficientNet-Lite0 features, for an MLP encoder.
 
-    The network runs once per image here, never per epoch, in batches on the GPU when there
-    is one, and the features are cached.
+    The network runs once per image here, never per epoch, and the features are cached: in
+    batches of `PRETRAINED_BATCH` on the CPU, and on a GPU in large batches under bf16
+    autocast where it has bf16 (see `device.frozen_encoder_run`).
     Inputs are scaled as it was trained, (x - 0.5) / 0.5, which `image_transform` does.
     """
-    device = select_device()
+    device, bf16, _ = frozen_encoder_run()
     network = load_efficientnet_lite0().to(device)
     present = tensors["present"]
     values = np.zeros((len(present), EFFICIENTNET_WIDTH), dtype=np.float32)
     positions = np.flatnonzero(present)
-    batches = [positions[i:i + PRETRAINED_BATCH]
-               for i in range(0, len(positions), PRETRAINED_BATCH)]
+    size = frozen_batch(device, PRETRAINED_BATCH)
+    batches = [positions[i:i + size] for i in range(0, len(positions), size)]
     for batch in tqdm(batches, desc="image efficientnet_lite0", unit="batch", leave=False,
                       disable=None):
         images = torch.from_numpy(tensors["values"][batch]).to(device)
-        values[batch] = network.extract_features(images).mean(dim=(2, 3)).cpu().numpy()
+        with autocast(device, bf16):
+            features = network.extract_features(images).mean(dim=(2, 3))
+        values[batch] = features.float().cpu().numpy()
     return for_encoder(tensors, values, "mlp")
 
 
@@ -232,7 +235,8 @@ def encode_images(tensors: FeatureTable, settings: dict, cache: str | None) -> F
         return tensors
     if checked.encoder not in PRETRAINED:
         return image_features(tensors, checked.encoder, checked.augment, checked.weights)
-    key = derived_key(str(tensors["key"]), asdict(checked), IMAGE_FEATURES_VERSION)
+    key = derived_key(str(tensors["key"]), asdict(checked) | frozen_encoder_run()[2],
+                      IMAGE_FEATURES_VERSION)
     return cached_features(cache, "image", key, lambda: image_features(
         tensors, checked.encoder, checked.augment, cnn_size=checked.cnn_size))
 

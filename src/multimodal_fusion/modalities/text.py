@@ -32,7 +32,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from tqdm.auto import tqdm
 
 from multimodal_fusion.config import typed_settings
-from multimodal_fusion.device import select_device
+from multimodal_fusion.device import autocast, frozen_batch, frozen_encoder_run
 from multimodal_fusion.modalities.cache import cached_features, fingerprint
 from multimodal_fusion.modalities.common import (
     FeatureTable,
@@ -282,18 +282,19 @@ def load_minilm():
 def minilm_embeddings(texts: list[str], state: dict) -> np.ndarray:
     """Sentence vectors as the model was trained to give them: mean of the token states
     under the attention mask, then unit length. Runs once per text, in batches, on the GPU
-    when there is one."""
+    when there is one, there in larger batches under bf16 (see `device.frozen_encoder_run`)."""
     settings = TextSettings(**state["settings"])
-    device = select_device()
+    device, bf16, _ = frozen_encoder_run()
     tokenizer, model = load_minilm()
     model.to(device)
-    batches = range(0, len(texts), settings.batch_size)
+    size = frozen_batch(device, settings.batch_size)
     out = []
-    for start in tqdm(batches, desc="text minilm", unit="batch", leave=False, disable=None):
-        tokens = tokenizer(texts[start:start + settings.batch_size], padding=True,
-                           truncation=True, max_length=settings.max_length,
-                           return_tensors="pt").to(device)
-        states = model(**tokens).last_hidden_state
+    for start in tqdm(range(0, len(texts), size), desc="text minilm", unit="batch",
+                      leave=False, disable=None):
+        tokens = tokenizer(texts[start:start + size], padding=True, truncation=True,
+                           max_length=settings.max_length, return_tensors="pt").to(device)
+        with autocast(device, bf16):
+            states = model(**tokens).last_hidden_state.float()
         mask = tokens["attention_mask"].unsqueeze(-1).to(states.dtype)
         pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
         out.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
@@ -321,7 +322,8 @@ def fit_text_vectorizer(texts: pd.DataFrame, settings: dict, preprocessing: dict
 
 def text_vectors(texts: pd.DataFrame, vectorizer: dict, cache: str | None) -> FeatureTable:
     """Every sample's text features, reused when texts and the fitted extractor are unchanged."""
-    key = fingerprint(texts, "text", vectorizer, TEXT_FEATURES_VERSION, files=False)
+    key = fingerprint(texts, "text", vectorizer | frozen_encoder_run()[2],
+                      TEXT_FEATURES_VERSION, files=False)
     return cached_features(cache, "text", key, lambda: text_features(texts, vectorizer))
 
 
