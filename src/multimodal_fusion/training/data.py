@@ -11,7 +11,6 @@ dropout, so one seed trains the same model either way.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from multimodal_fusion.models.inputs import (
 from multimodal_fusion.npz import is_mapped, read_rows
 from multimodal_fusion.training.distributed import Cluster, shard
 
-logger = logging.getLogger(__name__)
 PLACEMENTS = ("auto", "device", "stream")
 # Of a device's memory, the share `memory_budget_mb: auto` lets training data take: the
 # rest is for the model, its optimiser, activations and (on the CPU) everything else.
@@ -122,15 +120,12 @@ def plan_epoch(count: int, batch_size: int, modalities: list[str], dropout: floa
     for index in torch.randperm(count, generator=generator).split(batch_size):
         kept = {m: torch.rand(len(index), generator=generator) >= dropout if dropout > 0
                 else torch.ones(len(index), dtype=torch.bool) for m in modalities}
+        if cluster.distributed and len(index) < cluster.world_size:
+            continue  # too few samples to give every rank one
+        sizes.append(len(index))
         if cluster.distributed:
-            if len(index) < cluster.world_size:
-                continue
             mine = shard(torch.arange(len(index)), cluster)
-            kept = {m: k[mine] for m, k in kept.items()}
-            sizes.append(len(index))
-            index = index[mine]
-        else:
-            sizes.append(len(index))
+            index, kept = index[mine], {m: k[mine] for m, k in kept.items()}
         start = bounds[-1][1] if bounds else 0
         bounds.append((start, start + len(index)))
         orders.append(index)
