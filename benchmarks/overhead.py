@@ -1,40 +1,39 @@
-"""What does Kedro cost? `kedro run --pipeline=train` against the same work as a plain script.
+"""The `train` pipeline's work as a plain script, without Kedro: what Kedro's cost is
+measured against (`python benchmarks/speed.py --parts overhead`).
 
-Run from the project's root after one `kedro run --pipeline=train` (which builds the demo
-and fills the feature cache):
+    python benchmarks/overhead.py     # prints the test accuracy as JSON
 
-    python benchmarks/overhead.py [--repeats 3]
-
-The plain script below calls the same library functions in the same order as the `train`
-pipeline (validation, split, every modality's steps, training, predictions, metrics,
-modality analysis, plots, the HTML report) with the same parameters and cache, but no
-session, catalog, hooks or datasets: nothing is saved or read back between steps. Both
-run as fresh processes, one after the other, `repeats` times each; the ratio of the
-medians is Kedro's overhead. Both train the same model: their test accuracies are
-printed side by side.
+It calls the same library functions in the same order as the `train` pipeline
+(validation, split, every modality's steps, training, predictions, metrics, modality
+analysis, plots, the run record, the HTML report) with the same parameters and feature
+cache, and writes what a user keeps (model weights and spec, metrics, confusion matrix,
+run record, report) to a scratch folder, but has no session, catalog, hooks or datasets:
+no intermediate result is saved or read back between steps. Run it after one
+`kedro run --pipeline=train`, which builds the demo and fills the cache.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
-import subprocess
-import sys
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 DEMO = Path("data/01_raw/demo/manifest.csv")
-METRICS = Path("data/08_reporting/metrics.json")
 
 
 def plain_train() -> float:
     """The `train` pipeline's work without Kedro; the test accuracy."""
     from kedro.config import OmegaConfigLoader
+    from safetensors.torch import save_file
 
     from multimodal_fusion.config import typed_settings
-    from multimodal_fusion.evaluation.metrics import classification_metrics, probability_metrics
+    from multimodal_fusion.evaluation.metrics import (
+        classification_metrics,
+        confusion_matrix_figure,
+        probability_metrics,
+    )
     from multimodal_fusion.evaluation.plots import (
         confusion_heatmap,
         contributions_chart,
@@ -51,9 +50,11 @@ def plain_train() -> float:
     from multimodal_fusion.models.inputs import assemble_model_inputs, batch_for_split
     from multimodal_fusion.models.predict import predict_proba
     from multimodal_fusion.quarantine import screen_manifest
+    from multimodal_fusion.run_record import run_record
     from multimodal_fusion.settings import CONFIG_LOADER_ARGS
     from multimodal_fusion.training.engine import train_on_inputs
 
+    started = time.time()
     params = OmegaConfigLoader("conf", **CONFIG_LOADER_ARGS)["parameters"]
     seed, workers = params["seed"], resolve_workers(params["feature_workers"])
     preparation = params["data_preparation"]
@@ -80,39 +81,22 @@ def plain_train() -> float:
     figures = [training_curves(history), confusion_heatmap(metrics["confusion_normalised"]),
                reliability_diagram(metrics), contributions_chart(analysis),
                robustness_chart(analysis)]
-    render_report("plain", "", params, inputs, figures, metrics, analysis)
+    out = Path(tempfile.mkdtemp(prefix="plain-train-"))
+    save_file({name: t.contiguous() for name, t in model.state_dict().items()},
+              out / "fusion_model.safetensors")
+    (out / "fusion_model.json").write_text(json.dumps(model.spec, default=str))
+    (out / "metrics.json").write_text(json.dumps(metrics, default=str))
+    confusion_matrix_figure([classes[i] for i in labels],
+                            [classes[i] for i in probabilities.argmax(axis=1)], classes,
+                            title="Test split").savefig(out / "confusion_matrix.png", dpi=120)
+    record = run_record({"run_id": "plain", "project_path": ".", "started": started}, params,
+                        split, seed)
+    (out / "run_record.json").write_text(json.dumps(record, default=str))
+    (out / "report.html").write_text(render_report("plain", "", params, inputs, figures,
+                                                   metrics, analysis, record=record))
+    shutil.rmtree(out)
     return metrics["accuracy"]
 
 
-def timed(command: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
-    return time.perf_counter() - started
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.plain:
-        print(json.dumps({"accuracy": plain_train()}))
-        return 0
-    kedro, plain = [], []
-    for _ in range(args.repeats):
-        kedro.append(timed([sys.executable, "-m", "kedro", "run", "--pipeline=train"]))
-        plain.append(timed([sys.executable, __file__, "--plain"]))
-    accuracy = json.loads((sorted(METRICS.iterdir())[-1] / METRICS.name).read_text())["accuracy"]
-    check = subprocess.run([sys.executable, __file__, "--plain"], capture_output=True, text=True,
-                           env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}, check=True)
-    plain_accuracy = json.loads(check.stdout.strip().splitlines()[-1])["accuracy"]
-    ratio = statistics.median(kedro) / statistics.median(plain)
-    print(f"kedro run --pipeline=train: {', '.join(f'{s:.1f}' for s in kedro)} s; plain script: "
-          f"{', '.join(f'{s:.1f}' for s in plain)} s; Kedro overhead {ratio:.2f}x "
-          f"(test accuracy {accuracy:.4f} and {plain_accuracy:.4f})")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    print(json.dumps({"accuracy": plain_train()}))

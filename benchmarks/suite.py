@@ -214,11 +214,12 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def write_readme(table: str, header: str) -> None:
+def write_readme(content: str, markers: tuple[str, str] = MARKERS) -> None:
+    """Put `content` into benchmarks/README.md between `markers` (at its end the first time)."""
     readme = REPO / "benchmarks" / "README.md"
     text = readme.read_text()
-    start, end = MARKERS
-    block = f"{start}\n{header}\n\n{table}\n{end}"
+    start, end = markers
+    block = f"{start}\n{content}\n{end}"
     if start in text:
         text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
     else:
@@ -281,7 +282,7 @@ def report(result: dict, readme: bool) -> None:
         header = (f"Seeds {', '.join(map(str, result['seeds']))}; test figures are mean ± "
                   f"spread over seeds; {result['minutes']:.0f} minutes on "
                   f"{result['machine']['cores']} cores.")
-        write_readme(table, header)
+        write_readme(f"{header}\n\n{table}")
 
 
 if __name__ == "__main__":
