@@ -38,4 +38,3 @@ def registered() -> list[Modality]:
 def manifest_columns() -> list[str]:
     """The manifest columns that hold a modality of their own (tabular's are parameters)."""
     return [m.column for m in registered() if m.column]
-

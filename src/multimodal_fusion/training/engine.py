@@ -253,6 +253,7 @@ class TrainingRun:
         """Validation macro-F1, rank 0's on every rank so that all stop together."""
         return from_main(macro_f1(self.model, val, val.labels, self.bf16), self.cluster,
                          self.device)
+
     def snapshot(self, progress: Progress) -> dict:
         """Everything the next epoch depends on, as tensors and plain values."""
         return {
