@@ -113,8 +113,7 @@ def overhead_part(repeats: int) -> dict:
     kedro_runs, plain_runs = [], []
     for _ in range(repeats):
         kedro_runs.append(measured(kedro("train")))
-        plain_runs.append(measured([sys.executable, str(REPO / "benchmarks" / "overhead.py"),
-                                    ]))
+        plain_runs.append(measured([sys.executable, str(REPO / "benchmarks" / "overhead.py")]))
     ratio = (statistics.median(r["seconds"] for r in kedro_runs)
              / statistics.median(r["seconds"] for r in plain_runs))
     print(f"Kedro overhead {ratio:.3f}x: kedro {[r['seconds'] for r in kedro_runs]} s, plain "

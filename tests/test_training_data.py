@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -170,8 +171,6 @@ def test_streamed_training_memory_does_not_grow_with_the_data(tmp_path):
     allocations, which hold every image that is read) grows by a few bytes a sample (its
     label, index and masks), not by its image, which keeping the splits in memory costs.
     Both sizes have more validation samples than a prediction reads at once (256)."""
-    import tracemalloc
-
     def peak(count: int, placement: str) -> int:
         inputs = toy_inputs(count)
         rng = np.random.default_rng(0)
