@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from suite import make_project, write_readme  # noqa: E402
+from suite import add_result_arguments, make_project, write_readme  # noqa: E402
 
 DEMO_SAMPLES = 1797
 STAGES = ("data_preparation", "features", "training", "evaluation")
@@ -210,13 +210,7 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", type=int, default=[1, 4, 16])
     parser.add_argument("--image-sizes", nargs="+", type=int, default=[32, 96])
     parser.add_argument("--epochs", type=int, default=2, help="growth: training epochs")
-    parser.add_argument("--data", type=Path,
-                        default=Path.home() / ".cache" / "multimodal-fusion-growth")
-    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "speed.json")
-    parser.add_argument("--readme", action="store_true",
-                        help="write the tables into benchmarks/README.md")
-    parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="run nothing: the tables of a JSON this script wrote")
+    add_result_arguments(parser, "speed.json", "multimodal-fusion-growth")
     args = parser.parse_args()
     if args.report:
         result = json.loads(args.report.read_text())

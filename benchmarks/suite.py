@@ -227,6 +227,18 @@ def write_readme(content: str, markers: tuple[str, str] = MARKERS) -> None:
     readme.write_text(text)
 
 
+def add_result_arguments(parser: argparse.ArgumentParser, output: str, data: str) -> None:
+    """The options a benchmark writing a JSON and README tables shares with the others:
+    where it builds its data (`data`, a folder in ~/.cache), where the JSON goes (`output`
+    in benchmarks/), and printing a stored JSON's tables."""
+    parser.add_argument("--data", type=Path, default=Path.home() / ".cache" / data)
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / output)
+    parser.add_argument("--readme", action="store_true",
+                        help="write the tables into benchmarks/README.md")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="run nothing: the tables of a JSON this script wrote")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seed 42 and a few strategies")
@@ -236,13 +248,7 @@ def main() -> None:
                         help="strategies to train (default: all; --quick: a few)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="parameter overrides, e.g. training.fit.weight_decay=0.01")
-    parser.add_argument("--data", type=Path,
-                        default=Path.home() / ".cache" / "multimodal-fusion-suite")
-    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "suite.json")
-    parser.add_argument("--readme", action="store_true",
-                        help="write the tables into benchmarks/README.md")
-    parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="train nothing: the tables of a JSON this script wrote")
+    add_result_arguments(parser, "suite.json", "multimodal-fusion-suite")
     args = parser.parse_args()
     if args.report:
         report(json.loads(args.report.read_text()), args.readme)
