@@ -35,6 +35,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -147,13 +148,13 @@ def throughput_part() -> dict:
     import torch
 
     result = {}
-    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
-        output = Path(f"/tmp/throughput-{device}-{os.getpid()}.json")
-        subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_compare.py"),
-                        "--device", device, "--parts", "strategies", "--output", str(output)],
-                       cwd=REPO, env=ENV, check=True)
-        result[device] = json.loads(output.read_text())
-        output.unlink()
+    with tempfile.TemporaryDirectory() as folder:
+        for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+            output = Path(folder) / f"throughput-{device}.json"
+            subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_compare.py"),
+                            "--device", device, "--parts", "strategies", "--output",
+                            str(output)], cwd=REPO, env=ENV, check=True)
+            result[device] = json.loads(output.read_text())
     return result
 
 
