@@ -49,11 +49,11 @@ import yaml
 # The GPU machine need not install the project: import it from the source tree.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from multimodal_fusion.device import autocast, uses_bf16  # noqa: E402
+from multimodal_fusion.core.device import autocast, uses_bf16  # noqa: E402
+from multimodal_fusion.core.npz import read_npz, write_npz  # noqa: E402
 from multimodal_fusion.fusion import FUSION_STRATEGIES  # noqa: E402
 from multimodal_fusion.models.classifier import MultimodalClassifier  # noqa: E402
 from multimodal_fusion.models.inputs import batch_for_split  # noqa: E402
-from multimodal_fusion.npz import read_npz, write_npz  # noqa: E402
 from multimodal_fusion.training import engine  # noqa: E402
 from multimodal_fusion.training.engine import train_on_inputs, training_loss  # noqa: E402
 

@@ -28,7 +28,9 @@ def plain_train() -> float:
     from kedro.config import OmegaConfigLoader
     from safetensors.torch import save_file
 
-    from multimodal_fusion.config import typed_settings
+    from multimodal_fusion.contract.manifest import assign_splits, read_manifest
+    from multimodal_fusion.contract.quarantine import screen_manifest
+    from multimodal_fusion.core.config import typed_settings
     from multimodal_fusion.evaluation.metrics import (
         classification_metrics,
         confusion_matrix_figure,
@@ -43,14 +45,12 @@ def plain_train() -> float:
     )
     from multimodal_fusion.evaluation.report import render_report
     from multimodal_fusion.evaluation.robustness import EvaluationSettings, modality_analysis
-    from multimodal_fusion.inference import recipe_features
-    from multimodal_fusion.manifest import assign_splits, read_manifest
     from multimodal_fusion.modalities import MODALITY_NAMES
     from multimodal_fusion.modalities.common import resolve_workers
     from multimodal_fusion.models.inputs import assemble_model_inputs, batch_for_split
     from multimodal_fusion.models.predict import predict_proba
-    from multimodal_fusion.quarantine import screen_manifest
-    from multimodal_fusion.run_record import run_record
+    from multimodal_fusion.runs.record import run_record
+    from multimodal_fusion.serving.inference import recipe_features
     from multimodal_fusion.settings import CONFIG_LOADER_ARGS
     from multimodal_fusion.training.engine import train_on_inputs
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from conftest import REPO
-from multimodal_fusion.npz import write_npz
+from multimodal_fusion.core.npz import write_npz
 from test_training import toy_inputs
 
 

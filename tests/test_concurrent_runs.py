@@ -16,7 +16,7 @@ from kedro_datasets.json import JSONDataset
 
 from conftest import make_project
 from multimodal_fusion.hooks import pin_own_versions, restamp_versions
-from multimodal_fusion.runlock import ProjectLock
+from multimodal_fusion.runs.lock import ProjectLock
 
 
 def text_manifest(folder: Path, classes: tuple[str, ...], per_class: int) -> Path:

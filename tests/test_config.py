@@ -5,7 +5,8 @@ from dataclasses import asdict, dataclass
 import pytest
 
 from conftest import project_parameters as parameters
-from multimodal_fusion.config import SettingsError, typed_settings
+from multimodal_fusion.contract.quarantine import PreparationSettings
+from multimodal_fusion.core.config import SettingsError, typed_settings
 from multimodal_fusion.demo.generator import DemoSettings
 from multimodal_fusion.evaluation.robustness import EvaluationSettings
 from multimodal_fusion.fusion import FUSION_STRATEGIES
@@ -14,7 +15,6 @@ from multimodal_fusion.modalities.image import Augmentation, ImageFeatures, Imag
 from multimodal_fusion.modalities.tabular import TabularColumns, TabularFeatures
 from multimodal_fusion.modalities.text import TextPreprocessing, TextSettings
 from multimodal_fusion.models.inputs import ModelSettings
-from multimodal_fusion.quarantine import PreparationSettings
 from multimodal_fusion.training.auto import AutoSettings
 from multimodal_fusion.training.engine import FitSettings
 

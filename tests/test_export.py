@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from multimodal_fusion.export import OUTPUT, SPEC_KEY, ProbabilityModel, export_onnx
 from multimodal_fusion.fusion import FUSION_STRATEGIES, REFERENCE_BASELINES, strategy_options
 from multimodal_fusion.models.classifier import build_model
+from multimodal_fusion.serving.export import OUTPUT, SPEC_KEY, ProbabilityModel, export_onnx
 
 onnx = pytest.importorskip("onnx", reason="the export extra is not installed")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")

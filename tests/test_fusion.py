@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.nn import functional
 
-from multimodal_fusion.device import autocast
+from multimodal_fusion.core.device import autocast
 from multimodal_fusion.fusion import (
     FUSION_STRATEGIES,
     UNIMODAL_BASELINES,

@@ -12,7 +12,7 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from conftest import make_project, write_tone
-from multimodal_fusion.importer import main, manifest_from_folder
+from multimodal_fusion.contract.importer import main, manifest_from_folder
 from multimodal_fusion.models.inputs import batch_for_split
 from multimodal_fusion.models.predict import predict_proba
 

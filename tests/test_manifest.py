@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from multimodal_fusion.manifest import ManifestError, assign_splits, read_manifest
+from multimodal_fusion.contract.manifest import ManifestError, assign_splits, read_manifest
 
 
 def write_manifest(folder, rows: list[dict], name: str = "manifest.csv"):

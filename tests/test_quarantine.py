@@ -16,8 +16,8 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from conftest import make_project, write_tone
-from multimodal_fusion.manifest import ManifestError, read_manifest
-from multimodal_fusion.quarantine import SAMPLE_SET_ASIDE, screen_manifest
+from multimodal_fusion.contract.manifest import ManifestError, read_manifest
+from multimodal_fusion.contract.quarantine import SAMPLE_SET_ASIDE, screen_manifest
 
 CLASSES = ("apple", "banana", "007")
 PER_CLASS = 15

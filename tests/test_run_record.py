@@ -8,7 +8,7 @@ import time
 import pandas as pd
 
 from conftest import write_tone
-from multimodal_fusion.run_record import data_fingerprint, git_commit, parameters_hash, run_record
+from multimodal_fusion.runs.record import data_fingerprint, git_commit, parameters_hash, run_record
 
 
 def test_the_data_fingerprint_follows_file_bytes_and_cells_not_where_files_live(tmp_path):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from multimodal_fusion.device import select_device
+from multimodal_fusion.core.device import select_device
 from multimodal_fusion.modalities.common import feature_table
 from multimodal_fusion.models.inputs import assemble_model_inputs, model_spec
 from multimodal_fusion.training import engine

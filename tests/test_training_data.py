@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from multimodal_fusion.npz import is_mapped, read_npz, read_rows, write_npz
+from multimodal_fusion.core.npz import is_mapped, read_npz, read_rows, write_npz
 from multimodal_fusion.training import engine
 from multimodal_fusion.training.data import SplitData, choose_placement, plan_epoch
 from multimodal_fusion.training.distributed import Cluster

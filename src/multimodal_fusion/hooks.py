@@ -24,7 +24,7 @@ from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
 from multimodal_fusion.demo.check import incomplete_demo_files
-from multimodal_fusion.runlock import ProjectLock
+from multimodal_fusion.runs.lock import ProjectLock
 from multimodal_fusion.training.distributed import current_cluster
 
 logger = logging.getLogger(__name__)

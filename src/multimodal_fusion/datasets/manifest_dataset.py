@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 from kedro.io import DatasetError
 
+from multimodal_fusion.contract.importer import manifest_from_folder
+from multimodal_fusion.contract.manifest import read_manifest
 from multimodal_fusion.datasets.local_file import LocalFileDataset
-from multimodal_fusion.importer import manifest_from_folder
-from multimodal_fusion.manifest import read_manifest
 
 
 class ManifestDataset(LocalFileDataset):

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from multimodal_fusion.core.npz import read_npz, write_npz
 from multimodal_fusion.datasets.local_file import LocalFileDataset
-from multimodal_fusion.npz import read_npz, write_npz
 
 
 class NpzDataset(LocalFileDataset):

@@ -18,7 +18,7 @@ from dataclasses import asdict
 
 from torch import nn
 
-from multimodal_fusion.config import typed_settings
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.fusion.concat import ConcatFusion, MLPFusion
 from multimodal_fusion.fusion.late import LateFusion
 from multimodal_fusion.fusion.tensor import LowRankFusion, TensorFusion

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import soundfile
 
-from multimodal_fusion.config import typed_settings
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.modalities.cache import (
     cached_clip_store,
     cached_features,

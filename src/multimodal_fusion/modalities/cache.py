@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from multimodal_fusion.core.npz import read_npz, write_npz
 from multimodal_fusion.modalities.clips import INDEX_FILE, ClipStore, read_clip_store
 from multimodal_fusion.modalities.common import TABLE_LAYOUT, FeatureTable, modality_cells
-from multimodal_fusion.npz import read_npz, write_npz
 
 logger = logging.getLogger(__name__)
 CHUNK = 1 << 20

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_fusion.npz import read_npz, write_npz
+from multimodal_fusion.core.npz import read_npz, write_npz
 
 SAMPLES_FILE = "samples.f32"
 INDEX_FILE = "index.npz"

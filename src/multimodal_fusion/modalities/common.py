@@ -24,7 +24,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from multimodal_fusion.manifest import describe_row
+from multimodal_fusion.contract.manifest import describe_row
 
 logger = logging.getLogger(__name__)
 FeatureTable = dict[str, np.ndarray]

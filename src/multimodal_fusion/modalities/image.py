@@ -20,8 +20,8 @@ from torch.nn import functional
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from multimodal_fusion.config import typed_settings
-from multimodal_fusion.device import autocast, frozen_batch, frozen_encoder_run
+from multimodal_fusion.core.config import typed_settings
+from multimodal_fusion.core.device import autocast, frozen_batch, frozen_encoder_run
 from multimodal_fusion.modalities.cache import cached_features, derived_key, fingerprint
 from multimodal_fusion.modalities.common import (
     FeatureTable,

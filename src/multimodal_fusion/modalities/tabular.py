@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from multimodal_fusion.config import typed_settings
-from multimodal_fusion.manifest import CONTRACT_COLUMNS, describe_row
+from multimodal_fusion.contract.manifest import CONTRACT_COLUMNS, describe_row
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.modalities import manifest_columns
 from multimodal_fusion.modalities.common import (
     FeatureTable,

@@ -31,8 +31,8 @@ import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from tqdm.auto import tqdm
 
-from multimodal_fusion.config import typed_settings
-from multimodal_fusion.device import autocast, frozen_batch, frozen_encoder_run
+from multimodal_fusion.core.config import typed_settings
+from multimodal_fusion.core.device import autocast, frozen_batch, frozen_encoder_run
 from multimodal_fusion.modalities.cache import cached_features, fingerprint
 from multimodal_fusion.modalities.common import (
     FeatureTable,

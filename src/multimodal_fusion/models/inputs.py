@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from multimodal_fusion.config import typed_settings
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.fusion import modalities_for, strategy_options
 from multimodal_fusion.modalities import MODALITY_NAMES
 from multimodal_fusion.modalities.common import FeatureTable

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from multimodal_fusion.device import autocast
+from multimodal_fusion.core.device import autocast
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import Batch
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from multimodal_fusion.config import typed_settings
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.fusion import AUTO, check_strategy
 from multimodal_fusion.models.inputs import ModelInputs
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from multimodal_fusion.npz import read_rows
+from multimodal_fusion.core.npz import read_rows
 
 logger = logging.getLogger(__name__)
 HASH_CHUNK = 16 << 20  # bytes of an array read at a time for the run key

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from multimodal_fusion.core.npz import is_mapped, read_rows
 from multimodal_fusion.models.inputs import (
     Batch,
     ModelInputs,
@@ -28,7 +29,6 @@ from multimodal_fusion.models.inputs import (
     split_labels,
     to_device,
 )
-from multimodal_fusion.npz import is_mapped, read_rows
 from multimodal_fusion.training.distributed import Cluster, shard
 
 PLACEMENTS = ("auto", "device", "stream")

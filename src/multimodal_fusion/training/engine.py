@@ -19,8 +19,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from multimodal_fusion.config import typed_settings
-from multimodal_fusion.device import autocast, select_device, uses_bf16
+from multimodal_fusion.core.config import typed_settings
+from multimodal_fusion.core.device import autocast, select_device, uses_bf16
 from multimodal_fusion.fusion import AUTO
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import Batch, ModelInputs, model_spec

@@ -11,7 +11,7 @@ from multimodal_fusion.evaluation.report import render_report
 from multimodal_fusion.fusion import UNIMODAL_BASELINES, applies_to, selected
 from multimodal_fusion.models.classifier import MultimodalClassifier, SkippedStrategy
 from multimodal_fusion.models.inputs import ModelInputs, modalities_of
-from multimodal_fusion.run_record import run_record
+from multimodal_fusion.runs.record import run_record
 from multimodal_fusion.training.memo import TrainingMemo
 
 

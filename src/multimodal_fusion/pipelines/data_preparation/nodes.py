@@ -6,10 +6,10 @@ import logging
 
 import pandas as pd
 
-from multimodal_fusion.config import typed_settings
-from multimodal_fusion.manifest import assign_splits
+from multimodal_fusion.contract.manifest import assign_splits
+from multimodal_fusion.contract.quarantine import PreparationSettings, screen_manifest
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.modalities.common import WorkersSetting, resolve_workers
-from multimodal_fusion.quarantine import PreparationSettings, screen_manifest
 
 logger = logging.getLogger(__name__)
 

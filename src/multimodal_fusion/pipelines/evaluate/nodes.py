@@ -6,10 +6,10 @@ import logging
 
 import pandas as pd
 
-from multimodal_fusion.inference import recipe_features, recipe_of
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import ModelInputs, assemble_model_inputs
-from multimodal_fusion.run_record import changed_files, data_fingerprint
+from multimodal_fusion.runs.record import changed_files, data_fingerprint
+from multimodal_fusion.serving.inference import recipe_features, recipe_of
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from multimodal_fusion.config import typed_settings
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.evaluation.ceiling import demo_ceiling
 from multimodal_fusion.evaluation.metrics import (
     by_presence,
@@ -31,7 +31,7 @@ from multimodal_fusion.evaluation.robustness import EvaluationSettings, modality
 from multimodal_fusion.models.classifier import MultimodalClassifier, SkippedStrategy
 from multimodal_fusion.models.inputs import ModelInputs, batch_for_split
 from multimodal_fusion.models.predict import predict_proba
-from multimodal_fusion.run_record import run_record
+from multimodal_fusion.runs.record import run_record
 
 logger = logging.getLogger(__name__)
 

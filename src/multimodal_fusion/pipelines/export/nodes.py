@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from multimodal_fusion.export import export_onnx
-from multimodal_fusion.inference import recipe_of
 from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.serving.export import export_onnx
+from multimodal_fusion.serving.inference import recipe_of
 
 logger = logging.getLogger(__name__)
 

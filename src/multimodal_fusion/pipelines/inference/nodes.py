@@ -6,17 +6,17 @@ import logging
 
 import pandas as pd
 
-from multimodal_fusion.inference import (
+from multimodal_fusion.contract.quarantine import screen_manifest
+from multimodal_fusion.modalities.common import FeatureTable, WorkersSetting, resolve_workers
+from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.models.predict import predict_proba
+from multimodal_fusion.serving.inference import (
     inference_batch,
     predictions_table,
     recipe_features,
     recipe_of,
     tabular_columns,
 )
-from multimodal_fusion.modalities.common import FeatureTable, WorkersSetting, resolve_workers
-from multimodal_fusion.models.classifier import MultimodalClassifier
-from multimodal_fusion.models.predict import predict_proba
-from multimodal_fusion.quarantine import screen_manifest
 
 logger = logging.getLogger(__name__)
 

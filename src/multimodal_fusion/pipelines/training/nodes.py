@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from multimodal_fusion.inference import RECIPE, feature_recipe
 from multimodal_fusion.modalities.common import FeatureTable
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import ModelInputs, assemble_model_inputs
+from multimodal_fusion.serving.inference import RECIPE, feature_recipe
 from multimodal_fusion.training.engine import train_on_inputs
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from multimodal_fusion.device import select_device
+from multimodal_fusion.core.device import select_device
 from multimodal_fusion.modalities import registered
 from multimodal_fusion.modalities.cache import file_digest
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from multimodal_fusion.config import typed_settings
-from multimodal_fusion.manifest import (
+from multimodal_fusion.contract.manifest import (
     MIN_CLASS_SAMPLES,
     SPLITS,
     ManifestError,
     split_is_given,
 )
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.modalities import manifest_columns, registered
 from multimodal_fusion.modalities.common import InputLimits, map_in_order
 from multimodal_fusion.modalities.tabular import TabularColumns, as_numbers

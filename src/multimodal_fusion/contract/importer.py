@@ -3,7 +3,7 @@
 Layout: `<root>/<stem>.<ext>`, files that share a stem being one sample (`cat.png`,
 `cat.wav`, `cat.txt`), or `<root>/<label>/<stem>.<ext>`, the subfolder naming the class.
 A `.txt` file's contents are the sample's text. `--params=manifest=<folder>` reads the
-folder this way; `python -m multimodal_fusion.importer <folder>` writes it to
+folder this way; `python -m multimodal_fusion.contract.importer <folder>` writes it to
 `<folder>/manifest.csv`, to look at or edit.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multimodal_fusion.manifest import ManifestError, decode_cell
+from multimodal_fusion.contract.manifest import ManifestError, decode_cell
 
 EXTENSIONS = {
     "image": (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"),
