@@ -5,9 +5,8 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers import REPO, toy_inputs
 from multimodal_fusion.core.npz import write_npz
-from test_training import toy_inputs
 
 
 def test_gpu_compare_measures_the_engine_against_the_tight_loop_on_the_cpu(tmp_path):

@@ -6,9 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO, make_project
-from test_evaluate import run
-from test_inference import write_samples
+from helpers import REPO, make_project, run_small, write_samples
 
 nbformat = pytest.importorskip("nbformat", reason="the dev extra is not installed")
 nbclient = pytest.importorskip("nbclient", reason="the dev extra is not installed")
@@ -19,8 +17,8 @@ def test_the_notebook_shows_metrics_contributions_robustness_and_the_leaderboard
     write_samples(tmp_path / "samples").to_csv(tmp_path / "samples" / "m.csv", index=False)
     project = make_project(tmp_path / "project")
     manifest = str(tmp_path / "samples" / "m.csv")
-    run(project, "train", manifest=manifest)
-    run(project, "compare", manifest=manifest, compare={"strategies": ["late", "concat"]})
+    run_small(project, "train", manifest=manifest)
+    run_small(project, "compare", manifest=manifest, compare={"strategies": ["late", "concat"]})
     (project / "notebooks").mkdir()
     shutil.copy(REPO / "notebooks" / "latest_run.ipynb", project / "notebooks")
     notebook = nbformat.read(project / "notebooks" / "latest_run.ipynb", as_version=4)

@@ -11,32 +11,10 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from conftest import make_project, write_tone
+from helpers import TABULAR, make_project, write_samples, write_tone
 from multimodal_fusion.contract.importer import main, manifest_from_folder
 from multimodal_fusion.models.inputs import batch_for_split
 from multimodal_fusion.models.predict import predict_proba
-
-CLASSES = ("apple", "banana", "007")
-PER_CLASS = 12
-TABULAR = {"numeric": ["cue"], "categorical": ["band"]}
-
-
-def write_samples(folder: Path) -> pd.DataFrame:
-    """36 samples of three classes, each modality telling them apart on its own."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(len(CLASSES) * PER_CLASS):
-        k = i % len(CLASSES)
-        pixels = rng.integers(0, 60, (8, 8)).astype(np.uint8)
-        pixels[[slice(0, 3), slice(3, 6), slice(5, 8)][k]] = 250
-        Image.fromarray(pixels, mode="L").save(folder / f"{i}.png")
-        write_tone(folder / f"{i}.wav", sample_rate=8000, seconds=0.3,
-                   frequency=300.0 * (k + 1) + rng.uniform(-20, 20))
-        rows.append({"sample_id": f"s{i}", "label": CLASSES[k], "image": f"{i}.png",
-                     "text": f"this one is an {CLASSES[k]}", "audio": f"{i}.wav",
-                     "cue": f"{k + rng.normal(0, 0.1):.2f}", "band": ["lo", "mid", "hi"][k],
-                     "source": f"batch-{i % 2}"})
-    return pd.DataFrame(rows)
 
 
 def run(project: Path, pipeline: str, **params) -> None:

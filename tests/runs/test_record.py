@@ -7,7 +7,7 @@ import time
 
 import pandas as pd
 
-from conftest import write_tone
+from helpers import write_tone
 from multimodal_fusion.runs.record import data_fingerprint, git_commit, parameters_hash, run_record
 
 

@@ -15,7 +15,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from conftest import make_project
+from helpers import make_project
 from multimodal_fusion.fusion import STRATEGY_NAMES
 
 SMALL_RUN = {

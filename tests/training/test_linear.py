@@ -1,14 +1,13 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from helpers import image_toy_inputs
 from multimodal_fusion.datasets import TorchModelDataset
-from multimodal_fusion.modalities.common import feature_table
-from multimodal_fusion.models.inputs import assemble_model_inputs, batch_for_split
+from multimodal_fusion.models.inputs import batch_for_split
 from multimodal_fusion.models.linear import LinearEarly, fixed_vector, fixed_width
 from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.training.engine import train_on_inputs
@@ -17,32 +16,6 @@ from multimodal_fusion.training.linear import class_weights
 SETTINGS = {"model": {"fusion": "linear_early", "embedding_dim": 8, "hidden_dim": 8,
                       "dropout": 0.0},
             "fit": {"device": "cpu", "checkpoint_dir": None}}
-
-
-def toy_inputs(n: int = 150, classes: int = 3) -> dict[str, np.ndarray]:
-    """Images whose bright quarter names the class, word ids that name it one time in two,
-    a noise vector, and a third of the images missing."""
-    rng = np.random.default_rng(0)
-    label_index = np.arange(n) % classes
-    images = rng.normal(0, 0.3, (n, 3, 32, 32)).astype(np.float32)
-    for i, k in enumerate(label_index):
-        images[i, :, 16 * (k % 2):16 * (k % 2) + 16, 16 * (k // 2):16 * (k // 2) + 16] += 2.0
-    present = rng.random(n) > 0.33
-    images[~present] = 0
-    words = np.where(rng.random((n, 4)) < 0.5, label_index[:, None] + 2, 9).astype(np.int64)
-    manifest = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)],
-                             "label": [f"c{k}" for k in label_index],
-                             "split": np.array(["train", "train", "train", "val", "test"])[
-                                 np.arange(n) // classes % 5]})
-    tables = {
-        "image": feature_table(manifest, images, present, "small_cnn"),
-        "text": feature_table(manifest, words, np.ones(n, bool), "embedding_bag",
-                              {"vocab_size": 12}),
-        "audio": feature_table(manifest, rng.normal(size=(n, 5)).astype(np.float32),
-                               np.ones(n, bool), "mlp"),
-    }
-    return assemble_model_inputs(manifest, tables)
-
 
 def fit(name: str, inputs: dict) -> tuple[torch.nn.Module, list[dict]]:
     return train_on_inputs(inputs, {**SETTINGS, "model": {**SETTINGS["model"], "fusion": name}},
@@ -62,7 +35,7 @@ def test_fixed_vectors_pool_images_and_count_words():
 
 @pytest.mark.parametrize("name", ["linear_early", "linear_late"])
 def test_linear_references_learn_and_store_like_any_model(name, tmp_path):
-    inputs = toy_inputs()
+    inputs = image_toy_inputs()
     model, history = fit(name, inputs)
     assert history[0]["val_macro_f1"] > 0.75 and history[0]["C"] > 0
     test = batch_for_split(inputs, "test", model.spec)
@@ -80,7 +53,7 @@ def test_linear_references_learn_and_store_like_any_model(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["linear_early", "linear_late"])
 def test_a_missing_modality_cannot_sway_a_linear_reference(name):
-    inputs = toy_inputs()
+    inputs = image_toy_inputs()
     model, _ = fit(name, inputs)
     batch = batch_for_split(inputs, "test", model.spec)
     missing = {**batch.present, "image": torch.zeros_like(batch.present["image"])}
@@ -89,7 +62,7 @@ def test_a_missing_modality_cannot_sway_a_linear_reference(name):
 
 
 def test_linear_early_blocks_weigh_alike_and_its_logits_are_sklearns():
-    inputs = toy_inputs()
+    inputs = image_toy_inputs()
     model, _ = fit("linear_early", inputs)
     train = batch_for_split(inputs, "train", model.spec)
     design = model.design(train.inputs, train.present)
@@ -105,7 +78,7 @@ def test_linear_early_blocks_weigh_alike_and_its_logits_are_sklearns():
 
 
 def test_two_classes_and_a_class_absent_from_training_keep_their_columns():
-    inputs = toy_inputs(classes=2)
+    inputs = image_toy_inputs(classes=2)
     model, _ = fit("linear_early", inputs)
     assert predict_proba(model, batch_for_split(inputs, "test", model.spec)).shape[1] == 2
     reference = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0]]), [0, 2, 2])

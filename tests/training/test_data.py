@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import TOY_SETTINGS, toy_inputs, with_fit
 from multimodal_fusion.core.npz import is_mapped, read_npz, read_rows, write_npz
 from multimodal_fusion.training import engine
 from multimodal_fusion.training.data import SplitData, choose_placement, plan_epoch
 from multimodal_fusion.training.distributed import Cluster
 from multimodal_fusion.training.engine import train_on_inputs
-from test_training import SETTINGS, toy_inputs, with_fit
 
 PACKAGE = str(Path(engine.__file__).parents[1])
 
@@ -144,7 +144,7 @@ def test_a_training_step_never_waits_on_the_device(monkeypatch):
             in_epoch = False
 
     monkeypatch.setattr(engine.TrainingRun, "train_epoch", watched_epoch)
-    settings = {**SETTINGS, "fit": {**SETTINGS["fit"], "max_epochs": 2, "data_placement":
+    settings = {**TOY_SETTINGS, "fit": {**TOY_SETTINGS["fit"], "max_epochs": 2, "data_placement":
                                     "device", "class_weights": "balanced"}}
     _, history = train_on_inputs(with_images(toy_inputs()), settings, seed=0)
     assert len(history) == 2

@@ -1,10 +1,13 @@
+"""The feature cache: keys that follow the data, reuse, and damaged state rebuilt with a warning."""
+
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_image, write_tone
+from helpers import truncate, write_image, write_tone
 from multimodal_fusion.modalities.audio import audio_vectors, preprocess_audio
 from multimodal_fusion.modalities.cache import cached_features, fingerprint
 from multimodal_fusion.modalities.image import encode_images, preprocess_images
@@ -88,3 +91,39 @@ def test_without_a_cache_clips_go_to_a_scratch_folder(manifest):
     assert clips["present"].tolist() == [True, False, True]
     assert "multimodal-fusion-clips-" in str(clips["folder"])
     assert audio_vectors(manifest, clips, FEATURES, None, 1)["values"][0].any()
+
+
+@pytest.fixture
+def clips(tmp_path) -> pd.DataFrame:
+    paths = [write_tone(tmp_path / f"{i}.wav", frequency=300 + 100 * i) for i in range(3)]
+    return pd.DataFrame({"sample_id": ["a", "b", "c"], "audio": paths},
+                        index=pd.RangeIndex(1, 4))
+
+
+def features(manifest: pd.DataFrame, cache: Path) -> dict:
+    store = preprocess_audio(manifest, CLEANING, str(cache), 1)
+    return audio_vectors(manifest, store, FEATURES, str(cache), 1)
+
+
+def test_a_truncated_feature_table_is_computed_again(clips, tmp_path, caplog):
+    expected = features(clips, tmp_path / "cache")
+    (table,) = (tmp_path / "cache" / "audio").glob("*.npz")
+    truncate(table)
+    with caplog.at_level(logging.WARNING):
+        again = features(clips, tmp_path / "cache")
+    assert f"the cached table {table} cannot be read (BadZipFile" in caplog.text
+    np.testing.assert_array_equal(again["values"], expected["values"])
+    assert features(clips, tmp_path / "cache")["values"].shape == expected["values"].shape
+
+
+@pytest.mark.parametrize("damage", ["samples", "index"])
+def test_a_damaged_clip_store_is_cleaned_again(clips, tmp_path, caplog, damage):
+    expected = features(clips, tmp_path / "cache")
+    (store,) = (tmp_path / "cache" / "audio_clips").iterdir()
+    truncate(store / ("samples.f32" if damage == "samples" else "index.npz"))
+    for table in (tmp_path / "cache" / "audio").glob("*.npz"):
+        table.unlink()  # the features must be read from the store again
+    with caplog.at_level(logging.WARNING):
+        again = features(clips, tmp_path / "cache")
+    assert f"the cached clips in {store} are damaged" in caplog.text
+    np.testing.assert_array_equal(again["values"], expected["values"])

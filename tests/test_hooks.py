@@ -1,22 +1,26 @@
-"""Two runs started at once in one project folder each report on their own data."""
+"""Runs that keep apart and the demo they build: two runs at once in one project folder each
+report on their own data, each reads the versions it saved, and a half-built demo is built
+again; MLflow tracking on only where conf/ has an mlflow.yml."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.pipeline import Pipeline, node
 from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
 
-from conftest import make_project
+from helpers import make_project, run_small, write_samples
 from multimodal_fusion.hooks import pin_own_versions, restamp_versions
-from multimodal_fusion.runs.lock import ProjectLock
 
 
 def text_manifest(folder: Path, classes: tuple[str, ...], per_class: int) -> Path:
@@ -56,18 +60,6 @@ def test_two_train_runs_at_once_with_different_manifests_each_describe_their_own
     assert samples == {12, 6}  # each test split, a fifth of its own manifest
 
 
-def test_the_lock_is_free_again_once_released_and_says_who_holds_it(tmp_path):
-    first = ProjectLock(tmp_path)
-    first.acquire("kedro run --pipeline=train")
-    assert "kedro run --pipeline=train" in first.holder()
-    first.release()
-    again = ProjectLock(tmp_path)
-    again.acquire("kedro run --pipeline=compare")
-    assert "compare" in again.holder()
-    again.release()
-    assert again.holder() == "which run is not recorded"
-
-
 def test_a_run_reads_the_version_it_saved_not_a_newer_one_on_disk(tmp_path):
     path = tmp_path / "report.json"
     catalog = DataCatalog({"report": JSONDataset(
@@ -97,3 +89,75 @@ def test_runs_stamped_with_the_same_millisecond_still_save_apart(tmp_path):
     assert version > taken
     assert json.loads((path / version / "report.json").read_text()) == "the second run's"
     assert json.loads((path / taken / "report.json").read_text()) == "the first run"
+
+
+def kedro(project: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", *args], cwd=project, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"})
+
+
+def test_a_demo_build_killed_midway_is_noticed_and_built_again(tmp_path):
+    project = make_project(tmp_path)
+    params = "--params=demo_data.n_samples=60"
+    build = kedro(project, "--pipeline=demo_data", params)
+    images = project / "data/01_raw/demo/images"
+    deadline = time.monotonic() + 120
+    while len(list(images.glob("*.png"))) < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(build.pid, signal.SIGKILL)
+    build.wait(timeout=30)
+    assert not (project / "data/01_raw/demo/manifest.csv").exists()
+
+    rerun = kedro(project, "--pipeline=data_preparation", params)
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, output
+    assert f"The demo dataset in {project / 'data/01_raw/demo'} is incomplete" in output
+    manifest = pd.read_csv(project / "data/01_raw/demo/manifest.csv", keep_default_na=False)
+    assert len(manifest) == 60
+
+    gone = project / "data/01_raw/demo" / manifest["audio"].loc[manifest["audio"] != ""].iloc[0]
+    gone.unlink()
+    rerun = kedro(project, "--pipeline=data_preparation", params)
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, output
+    assert "1 files missing or empty, such as" in output and gone.name in output
+    assert gone.is_file()
+
+
+@pytest.fixture
+def mlflow_extra():
+    """mlflow, or the test is skipped where the mlflow extra is not installed."""
+    pytest.importorskip("kedro_mlflow", reason="the mlflow extra is not installed")
+    return pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+
+
+@pytest.fixture
+def samples(tmp_path) -> str:
+    (tmp_path / "samples").mkdir()
+    write_samples(tmp_path / "samples").to_csv(tmp_path / "samples" / "m.csv", index=False)
+    return str(tmp_path / "samples" / "m.csv")
+
+
+def test_a_configured_project_logs_params_metrics_record_and_report(tmp_path, samples,
+                                                                    mlflow_extra):
+    project = make_project(tmp_path / "project")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (project / "conf" / "local" / "mlflow.yml").write_text(
+        f"server:\n  mlflow_tracking_uri: {store}\n"
+        "tracking:\n  experiment:\n    name: fusion-test\n")
+    run_small(project, "train", manifest=samples)
+    client = mlflow_extra.MlflowClient(tracking_uri=store)
+    (tracked,) = client.search_runs([client.get_experiment_by_name("fusion-test").experiment_id])
+    assert tracked.data.params["training.model.fusion"] == "concat"  # the fast preset's
+    assert 0 <= tracked.data.metrics["accuracy"] <= 1 and "macro.f1" in tracked.data.metrics
+    files = {artifact.path for artifact in client.list_artifacts(tracked.info.run_id)}
+    assert {"run_report.html", "run_record.json"} <= files
+
+
+def test_without_an_mlflow_yml_nothing_is_tracked(tmp_path, samples, mlflow_extra, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    project = make_project(tmp_path / "project")
+    run_small(project, "train", manifest=samples)
+    assert not any(Path(tmp_path).rglob("mlflow.db")) and not any(Path(tmp_path).rglob("mlruns"))

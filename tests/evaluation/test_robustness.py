@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import TOY_SETTINGS, toy_inputs
 from multimodal_fusion.evaluation.metrics import by_presence, calibration, probability_metrics
 from multimodal_fusion.evaluation.robustness import (
     EvaluationSettings,
@@ -13,13 +14,12 @@ from multimodal_fusion.evaluation.robustness import (
 )
 from multimodal_fusion.models.inputs import batch_for_split
 from multimodal_fusion.training.engine import train_on_inputs
-from test_training import SETTINGS, toy_inputs
 
 
 @pytest.fixture(scope="module")
 def analysed() -> dict:
     inputs = toy_inputs(240)
-    model, _ = train_on_inputs(inputs, SETTINGS, seed=0)
+    model, _ = train_on_inputs(inputs, TOY_SETTINGS, seed=0)
     batch = batch_for_split(inputs, "test", model.spec)
     return modality_analysis(model, batch, EvaluationSettings(repeats=4), seed=0)
 

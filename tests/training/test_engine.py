@@ -5,39 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import TOY_SETTINGS, toy_inputs, with_fit
 from multimodal_fusion.core.device import select_device
 from multimodal_fusion.modalities.common import feature_table
 from multimodal_fusion.models.inputs import assemble_model_inputs, model_spec
 from multimodal_fusion.training import engine
 from multimodal_fusion.training.engine import class_weights, train_on_inputs
-
-SETTINGS = {
-    "model": {"fusion": "concat", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0,
-              "standardise": ["audio"]},
-    "fit": {"max_epochs": 30, "batch_size": 16, "learning_rate": 0.01, "patience": 30,
-            "modality_dropout": 0.2, "device": "cpu", "checkpoint_dir": None},
-}
-
-
-def toy_inputs(n: int = 120) -> dict[str, np.ndarray]:
-    """Two classes told apart by the audio vector; text is pure noise; a third lack audio."""
-    rng = np.random.default_rng(0)
-    labels = np.array(["no", "yes"])[np.arange(n) % 2]
-    audio = rng.normal(size=(n, 6)).astype(np.float32) * 5 + 40
-    audio[:, 0] += np.where(labels == "yes", 12.0, -12.0)
-    audio_present = rng.random(n) > 0.3
-    audio[~audio_present] = 0
-    splits = np.array(["train", "train", "val", "test"])[np.arange(n) // 2 % 4]
-    manifest = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)], "label": labels,
-                             "split": splits})
-    tables = {
-        "audio": feature_table(manifest.iloc[::-1], audio[::-1], audio_present[::-1], "mlp"),
-        "text": feature_table(manifest, rng.normal(size=(n, 4)).astype(np.float32),
-                              np.ones(n, bool), "mlp"),
-        "image": feature_table(manifest, np.zeros((n, 3, 4, 4), np.float32), np.zeros(n, bool),
-                               "small_cnn"),
-    }
-    return assemble_model_inputs(manifest, tables)
 
 
 def test_inputs_are_aligned_by_sample_id_and_absent_modalities_dropped():
@@ -46,7 +19,7 @@ def test_inputs_are_aligned_by_sample_id_and_absent_modalities_dropped():
     yes = inputs["label"] == "yes"
     present = inputs["audio_present"]
     assert (inputs["audio"][yes & present, 0] > inputs["audio"][~yes & present, 0].max()).all()
-    spec = model_spec(inputs, SETTINGS["model"])
+    spec = model_spec(inputs, TOY_SETTINGS["model"])
     assert sorted(spec["modalities"]) == ["audio", "text"]
     assert spec["modalities"]["audio"] == {"encoder": "mlp", "input_shape": [6],
                                            "standardise": True}
@@ -66,15 +39,15 @@ def test_a_modality_no_training_sample_has_is_left_out_and_none_at_all_is_an_err
 def test_a_misspelt_setting_stops_training_naming_it():
     with pytest.raises(ValueError, match=r"training.fit: unknown key 'max_epoch'.*max_epochs"):
         train_on_inputs(toy_inputs(), with_fit(max_epoch=3), seed=0)
-    model_settings = {**SETTINGS["model"], "fusion_options": {"rnak": 4}}
+    model_settings = {**TOY_SETTINGS["model"], "fusion_options": {"rnak": 4}}
     with pytest.raises(ValueError, match=r"fusion_options: unknown key 'rnak'"):
-        train_on_inputs(toy_inputs(), {**SETTINGS, "model": model_settings}, seed=0)
+        train_on_inputs(toy_inputs(), {**TOY_SETTINGS, "model": model_settings}, seed=0)
 
 
 def test_training_learns_and_is_deterministic_under_one_seed():
     inputs = toy_inputs()
-    model, history = train_on_inputs(inputs, SETTINGS, seed=5)
-    again, history_again = train_on_inputs(inputs, SETTINGS, seed=5)
+    model, history = train_on_inputs(inputs, TOY_SETTINGS, seed=5)
+    again, history_again = train_on_inputs(inputs, TOY_SETTINGS, seed=5)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert max(h["val_macro_f1"] for h in history) >= 0.75
     assert [h["val_macro_f1"] for h in history] == [h["val_macro_f1"] for h in history_again]
@@ -83,7 +56,7 @@ def test_training_learns_and_is_deterministic_under_one_seed():
 
 
 def test_early_stopping_keeps_the_best_epoch():
-    settings = {**SETTINGS, "fit": {**SETTINGS["fit"], "patience": 2, "max_epochs": 50}}
+    settings = {**TOY_SETTINGS, "fit": {**TOY_SETTINGS["fit"], "patience": 2, "max_epochs": 50}}
     model, history = train_on_inputs(toy_inputs(), settings, seed=1)
     best = max(range(len(history)), key=lambda i: history[i]["val_macro_f1"])
     assert len(history) < 50
@@ -105,10 +78,6 @@ def test_asking_for_cuda_without_it_is_a_clear_error(monkeypatch):
     assert select_device("auto").type == "cpu"
     with pytest.raises(ValueError, match="CUDA is not available"):
         select_device("cuda")
-
-
-def with_fit(**changes) -> dict:
-    return {**SETTINGS, "fit": {**SETTINGS["fit"], **changes}}
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "one_cycle", "constant"])
@@ -193,7 +162,7 @@ def test_resnet18_starts_from_a_users_weights_file(tmp_path, monkeypatch):
         return []
 
     monkeypatch.setattr(engine, "fit_classifier", record_start)
-    model, _ = train_on_inputs(inputs, SETTINGS, seed=0)
+    model, _ = train_on_inputs(inputs, TOY_SETTINGS, seed=0)
     torch.testing.assert_close(starts[0], reference["conv1.weight"])
     assert model.spec["modalities"]["image"]["weights"] == str(path)
 

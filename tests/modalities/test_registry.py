@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from conftest import project_parameters
+from helpers import project_parameters
 from multimodal_fusion.modalities import (
     MODALITY_NAMES,
     manifest_columns,

@@ -13,7 +13,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from conftest import make_project, write_tone
+from helpers import make_project, write_tone
 from multimodal_fusion.fusion import (
     AUTO,
     FUSION_STRATEGIES,

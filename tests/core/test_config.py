@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass
 
 import pytest
 
-from conftest import project_parameters as parameters
+from helpers import project_parameters as parameters
 from multimodal_fusion.contract.quarantine import PreparationSettings
 from multimodal_fusion.core.config import SettingsError, typed_settings
 from multimodal_fusion.demo.generator import DemoSettings

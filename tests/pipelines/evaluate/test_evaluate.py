@@ -10,22 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
-from conftest import REPO, make_project
+from helpers import REPO, make_project, run_small, write_samples
 from multimodal_fusion.pipelines.evaluation.pipeline import PLOTS
-from test_inference import write_samples
-
-
-def run(project: Path, pipeline: str, load_versions: dict | None = None, **params) -> None:
-    bootstrap_project(project)
-    params = {"preset": "fast", "image": {"preprocessing": {"size": 8}},
-              "feature_cache": str(project / "cache"),
-              "training": {"fit": {"max_epochs": 3, "patience": 3, "batch_size": 16,
-                                   "checkpoint_dir": str(project / "checkpoints")}}, **params}
-    with KedroSession.create(project_path=project, runtime_params=params) as session:
-        session.run(pipeline_names=[pipeline], load_versions=load_versions or {})
 
 
 def versions(project: Path, relative: str) -> list[Path]:
@@ -44,15 +31,15 @@ def project(tmp_path_factory) -> tuple[Path, Path]:
     write_samples(root / "samples").to_csv(root / "samples" / "manifest.csv", index=False)
     project = make_project(root / "project")
     manifest = str(root / "samples" / "manifest.csv")
-    run(project, "train", manifest=manifest, seed=1)
-    run(project, "train", manifest=manifest, seed=2, data_preparation={"test_size": 0.3})
+    run_small(project, "train", manifest=manifest, seed=1)
+    run_small(project, "train", manifest=manifest, seed=2, data_preparation={"test_size": 0.3})
     return project, root / "samples"
 
 
 def test_evaluate_reproduces_a_stored_versions_metrics_exactly(project):
     project, _ = project
     first = versions(project, "data/06_models/fusion_model.safetensors")[0].name
-    run(project, "evaluate", {"fusion_model": first})
+    run_small(project, "evaluate", {"fusion_model": first})
     reproduction = read(versions(project, "data/08_reporting/evaluate/reproduction.json")[-1])
     assert reproduction == {"reproduced": True, "differences": {}}
     stored = read(versions(project, "data/08_reporting/metrics.json")[0])
@@ -69,7 +56,7 @@ def test_evaluate_refuses_when_the_data_changed_naming_the_file(project):
     try:
         with pytest.raises(Exception, match=r"The data behind fusion_model .* changed since "
                                             r"that run.*3\.png"):
-            run(project, "evaluate")
+            run_small(project, "evaluate")
     finally:
         image.write_bytes(original)
 

@@ -15,7 +15,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from conftest import make_project, write_tone
+from helpers import make_project, write_tone
 from multimodal_fusion.contract.manifest import ManifestError, read_manifest
 from multimodal_fusion.contract.quarantine import SAMPLE_SET_ASIDE, screen_manifest
 

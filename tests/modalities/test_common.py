@@ -1,0 +1,32 @@
+"""Per-file work shared by the modalities: worker processes and errors naming the row."""
+
+
+import numpy as np
+import pytest
+
+from helpers import audio_features, manifest_of, write_tone
+from multimodal_fusion.modalities import common
+from multimodal_fusion.modalities.audio import (
+    AudioPreprocessing,
+    clip_features,
+    preprocess_clips,
+)
+from multimodal_fusion.modalities.common import ModalityFileError
+
+
+def test_worker_processes_give_the_same_features_and_name_a_bad_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "PARALLEL_WORTH_SECONDS", 0.0)
+    monkeypatch.setattr(common, "CHUNK_FILES", 2)
+    paths = [write_tone(tmp_path / f"{i}.wav", frequency=200.0 + 150 * i) for i in range(5)]
+    manifest = manifest_of("audio", [*paths[:2], "", *paths[2:]])
+    alone = audio_features(manifest, tmp_path, n_mfcc=13)
+    store = preprocess_clips(manifest, AudioPreprocessing(), tmp_path / "parallel", "k", workers=2)
+    together = clip_features(manifest, store, {"n_mfcc": 13}, workers=2)
+    np.testing.assert_array_equal(together["values"], alone["values"])
+    assert together["present"].tolist() == alone["present"].tolist()
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF nonsense")
+    manifest = manifest_of("audio", [*paths, str(broken)])
+    with pytest.raises(ModalityFileError, match=r"row 6 \(sample_id 's5'\).*broken\.wav"):
+        preprocess_clips(manifest, AudioPreprocessing(), tmp_path / "bad", "k", workers=2)
+    assert not list(tmp_path.glob("bad*"))

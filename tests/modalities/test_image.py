@@ -1,0 +1,114 @@
+"""Images: decoding, colour policy, sizing, and the tensors or features each encoder reads."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from helpers import manifest_of, write_image
+from multimodal_fusion.modalities.common import ModalityFileError
+from multimodal_fusion.modalities.image import extract_image_tensors, image_features
+
+
+def images_for(manifest: pd.DataFrame, size: int, encoder: str = "small_cnn", **options) -> dict:
+    """Both image steps."""
+    return image_features(extract_image_tensors(manifest, size), encoder, **options)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "CMYK", "P"])
+def test_any_colour_mode_becomes_a_normalised_rgb_tensor(tmp_path, mode):
+    suffix = "jpg" if mode == "CMYK" else "png"
+    path = write_image(tmp_path / f"a.{suffix}", mode=mode, size=(20, 12))
+    table = images_for(manifest_of("image", [path, ""]), size=16, encoder="resnet18")
+    assert table["values"].shape == (2, 3, 16, 16)
+    assert str(table["encoder"]) == "resnet18"
+    assert table["present"].tolist() == [True, False]
+    assert np.isfinite(table["values"]).all()
+    assert -1.0 <= table["values"][0].min() < table["values"][0].max() <= 1.0
+    assert not table["values"][1].any()
+    assert table["sample_id"].tolist() == ["s0", "s1"]
+
+
+def test_a_corrupt_image_names_its_row_and_file(tmp_path):
+    good = write_image(tmp_path / "good.png")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(ModalityFileError) as error:
+        extract_image_tensors(manifest_of("image", [good, str(bad)]), size=8)
+    assert "manifest.csv row 2 (sample_id 's1')" in str(error.value)
+    assert str(bad) in str(error.value)
+
+
+def test_an_unknown_image_encoder_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown image encoder 'vgg'.*small_cnn, resnet18"):
+        images_for(manifest_of("image", []), size=8, encoder="vgg")
+
+
+def test_transparent_areas_are_laid_over_white(tmp_path):
+    clear = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    clear.save(tmp_path / "clear.png")
+    table = extract_image_tensors(manifest_of("image", [str(tmp_path / "clear.png")]), size=4)
+    np.testing.assert_allclose(table["values"][0], 1.0)
+
+
+def test_augmentation_settings_travel_to_the_model(tmp_path):
+    path = write_image(tmp_path / "a.png")
+    table = images_for(manifest_of("image", [path]), size=8, augment={"rotation": 5})
+    assert json.loads(str(table["encoder_options"])) == {"augment": {
+        "rotation": 5, "crop_scale": 1.0, "horizontal_flip": False, "colour_jitter": 0.0}}
+    with pytest.raises(ValueError, match=r"image.features.augment: unknown key 'rotate'.*rotation"):
+        images_for(manifest_of("image", [path]), size=8, augment={"rotate": 5})
+    with pytest.raises(ValueError, match="crop_scale in"):
+        images_for(manifest_of("image", [path]), size=8, augment={"crop_scale": 1.5})
+
+
+def test_efficientnet_lite0_gives_frozen_deterministic_pretrained_features(tmp_path):
+    paths = [write_image(tmp_path / "a.png"), "", write_image(tmp_path / "b.png", mode="L")]
+    manifest = manifest_of("image", paths)
+    table = images_for(manifest, size=32, encoder="efficientnet_lite0")
+    assert table["values"].shape == (3, 1280)
+    assert table["present"].tolist() == [True, False, True]
+    assert str(table["encoder"]) == "mlp"
+    assert np.isfinite(table["values"]).all() and table["values"][0].any()
+    assert not table["values"][1].any()
+    again = images_for(manifest, size=32, encoder="efficientnet_lite0")
+    np.testing.assert_array_equal(table["values"], again["values"])
+
+
+def test_cnn_and_pretrained_features_travel_in_one_vector_per_image(tmp_path):
+    paths = [write_image(tmp_path / "a.png", size=(40, 40)), ""]
+    manifest = manifest_of("image", paths)
+    table = images_for(manifest, size=64, encoder="small_cnn+efficientnet_lite0", cnn_size=16)
+    pixels = 3 * 16 * 16
+    assert table["values"].shape == (2, pixels + 1280)
+    assert str(table["encoder"]) == "small_cnn+mlp"
+    assert json.loads(str(table["encoder_options"])) == {"image_shape": [3, 16, 16]}
+    alone = images_for(manifest, size=64, encoder="efficientnet_lite0")
+    np.testing.assert_allclose(table["values"][:, pixels:], alone["values"], rtol=1e-5)
+    assert not table["values"][1].any()
+    with pytest.raises(ValueError, match="augment applies to the encoders that train on pixels"):
+        images_for(manifest, size=64, encoder="small_cnn+efficientnet_lite0",
+                   augment={"rotation": 5})
+
+
+def test_image_weights_are_checked_before_training(tmp_path):
+    manifest = manifest_of("image", [write_image(tmp_path / "a.png")])
+    with pytest.raises(ValueError, match="apply to the resnet18 encoder, not small_cnn"):
+        images_for(manifest, size=8, weights=str(tmp_path / "w.pth"))
+    with pytest.raises(ValueError, match="w.pth does not exist"):
+        images_for(manifest, size=8, encoder="resnet18", weights=str(tmp_path / "w.pth"))
+
+
+def test_crop_fit_keeps_proportions_where_squash_stretches(tmp_path):
+    wide = Image.new("RGB", (40, 20), (255, 255, 255))
+    wide.paste((0, 0, 0), (10, 0, 30, 20))  # a black square in the middle of a white band
+    wide.save(tmp_path / "wide.png")
+    manifest = manifest_of("image", [str(tmp_path / "wide.png")])
+    cropped = extract_image_tensors(manifest, size=8, fit="crop")["values"][0]
+    squashed = extract_image_tensors(manifest, size=8, fit="squash")["values"][0]
+    assert cropped.max() < -0.9  # only the black square is left
+    assert squashed.max() > 0.9  # the white sides are squeezed in
+    with pytest.raises(ValueError, match="unknown image fit 'pad'.*squash, crop"):
+        extract_image_tensors(manifest, size=8, fit="pad")
