@@ -9,8 +9,8 @@ Run from the project's root once `kedro run --pipeline=train` has written the mo
     python benchmarks/gpu_compare.py --device cpu --output cpu.json
 
 Only PyTorch, NumPy, pandas, scikit-learn and PyYAML are needed, with the project's source
-tree (no Kedro): it trains through `train_on_inputs`, the function the pipelines call, with
-the training parameters of `conf/base`. Parts:
+tree (no Kedro): it trains through `training.strategies.train`, the function the pipelines
+call, with the training parameters of `conf/base`. Parts:
 
 - `strategies`: each strategy for `--epochs` epochs (no early stopping) at `batch_size:
   auto`; samples/s from the epochs after the first (CUDA's and the allocator's start-up),
@@ -51,11 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from multimodal_fusion.core.device import autocast, uses_bf16  # noqa: E402
 from multimodal_fusion.core.npz import read_npz, write_npz  # noqa: E402
-from multimodal_fusion.fusion import FUSION_STRATEGIES  # noqa: E402
-from multimodal_fusion.models.classifier import MultimodalClassifier  # noqa: E402
 from multimodal_fusion.models.inputs import batch_for_split  # noqa: E402
 from multimodal_fusion.training import engine  # noqa: E402
-from multimodal_fusion.training.engine import train_on_inputs, training_loss  # noqa: E402
+from multimodal_fusion.training.engine import training_loss  # noqa: E402
+from multimodal_fusion.training.strategies import FUSION, build_model, of_kind, train  # noqa: E402
 
 INPUTS = Path("data/05_model_input/model_inputs.npz")
 PARAMETERS = Path("conf/base/parameters_training.yml")
@@ -115,17 +114,17 @@ class Utilisation:
 
 
 def engine_run(inputs: dict, settings: dict) -> dict:
-    """`train_on_inputs` for the settings' epochs: samples/s after the first epoch (which
+    """`training.strategies.train` for the settings' epochs: samples/s after the first epoch (which
     holds CUDA's start-up, and torch.compile's compilation where it is on)."""
     started = time.perf_counter()
     with Utilisation() as gpu:
-        model, history = train_on_inputs(inputs, settings, 42)
+        model, history = train(inputs, settings, 42)
     wall = time.perf_counter() - started
-    train = int((inputs["split"] == "train").sum())
+    samples = int((inputs["split"] == "train").sum())
     timed = history[1:] or history
     return {"model": model, "epochs": len(history), "wall_seconds": round(wall, 2),
             "first_epoch_seconds": history[0]["seconds"],
-            "samples_per_second": train * len(timed) / sum(e["seconds"] for e in timed),
+            "samples_per_second": samples * len(timed) / sum(e["seconds"] for e in timed),
             "batch_size": model.spec["trained_with"]["batch_size"],
             "val_macro_f1": max(e["val_macro_f1"] for e in history), "gpu": gpu.result}
 
@@ -134,7 +133,7 @@ def tight_loop(spec: dict, inputs: dict, batch_size: int, epochs: int,
                device: torch.device) -> dict:
     """The reachable speed for this model: its loss and AdamW over the training split
     already on the device, in random batches, nothing read back until the end."""
-    model = MultimodalClassifier(spec).to(device).train()
+    model = build_model(spec).to(device).train()
     data = batch_for_split(inputs, "train", spec).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
     bf16 = uses_bf16(device, "auto")
@@ -252,7 +251,7 @@ def waits(inputs: dict, base: dict, device: torch.device) -> dict | None:
 
     engine.TrainingRun.train_epoch = counted_epoch
     try:
-        train_on_inputs(inputs, settings_for(base, "concat", str(device), max_epochs=3,
+        train(inputs, settings_for(base, "concat", str(device), max_epochs=3,
                                              patience=3), 42)
     finally:
         engine.TrainingRun.train_epoch = real_epoch
@@ -311,7 +310,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
-    parser.add_argument("--strategies", nargs="+", default=list(FUSION_STRATEGIES),
+    parser.add_argument("--strategies", nargs="+", default=of_kind(FUSION),
                         help="fusion strategies (default: all of them; auto and the linear "
                              "references train no network of their own)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per measurement")

@@ -33,7 +33,6 @@ def plain_train() -> float:
     from multimodal_fusion.core.config import typed_settings
     from multimodal_fusion.evaluation.metrics import (
         classification_metrics,
-        confusion_matrix_figure,
         probability_metrics,
     )
     from multimodal_fusion.evaluation.plots import (
@@ -45,14 +44,14 @@ def plain_train() -> float:
     )
     from multimodal_fusion.evaluation.report import render_report
     from multimodal_fusion.evaluation.robustness import EvaluationSettings, modality_analysis
-    from multimodal_fusion.modalities import MODALITY_NAMES
+    from multimodal_fusion.modalities import modality_names
     from multimodal_fusion.modalities.common import resolve_workers
     from multimodal_fusion.models.inputs import assemble_model_inputs, batch_for_split
     from multimodal_fusion.models.predict import predict_proba
     from multimodal_fusion.runs.record import run_record
     from multimodal_fusion.serving.inference import recipe_features
     from multimodal_fusion.settings import CONFIG_LOADER_ARGS
-    from multimodal_fusion.training.engine import train_on_inputs
+    from multimodal_fusion.training.strategies import train
 
     started = time.time()
     params = OmegaConfigLoader("conf", **CONFIG_LOADER_ARGS)["parameters"]
@@ -61,10 +60,10 @@ def plain_train() -> float:
     kept, _ = screen_manifest(read_manifest(DEMO), preparation,
                               params["tabular"]["preprocessing"], workers)
     split = assign_splits(kept, preparation["test_size"], preparation["val_size"], seed)
-    tables = recipe_features(split, {m: params[m] for m in MODALITY_NAMES},
+    tables = recipe_features(split, {m: params[m] for m in modality_names()},
                              params["feature_cache"], workers, seed)
     inputs = assemble_model_inputs(split, tables)
-    model, history = train_on_inputs(inputs, params["training"], seed)
+    model, history = train(inputs, params["training"], seed)
     batch = batch_for_split(inputs, "test", model.spec)
     probabilities = predict_proba(model, batch)
     classes = model.spec["classes"]
@@ -86,9 +85,6 @@ def plain_train() -> float:
               out / "fusion_model.safetensors")
     (out / "fusion_model.json").write_text(json.dumps(model.spec, default=str))
     (out / "metrics.json").write_text(json.dumps(metrics, default=str))
-    confusion_matrix_figure([classes[i] for i in labels],
-                            [classes[i] for i in probabilities.argmax(axis=1)], classes,
-                            title="Test split").savefig(out / "confusion_matrix.png", dpi=120)
     record = run_record({"run_id": "plain", "project_path": ".", "started": started}, params,
                         split, seed)
     (out / "run_record.json").write_text(json.dumps(record, default=str))

@@ -15,7 +15,7 @@ ALLOWED = {
     "fusion": BASE | {"fusion", "modalities"},
     "models": BASE | {"models", "fusion", "modalities"},
     "training": BASE | {"training", "models", "fusion", "modalities"},
-    "evaluation": BASE | {"evaluation", "models", "fusion", "modalities"},
+    "evaluation": BASE | {"evaluation", "training", "models", "fusion", "modalities"},
     "runs": BASE | {"runs", "modalities"},
     "serving": BASE | {"serving", "models", "modalities"},
 }

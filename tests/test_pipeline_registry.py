@@ -1,6 +1,6 @@
-from multimodal_fusion.fusion import STRATEGY_NAMES
-from multimodal_fusion.modalities import MODALITY_NAMES
+from multimodal_fusion.modalities import modality_names
 from multimodal_fusion.pipeline_registry import register_pipelines
+from multimodal_fusion.training.strategies import every_strategy
 
 
 def test_registry_has_every_stage_and_train_is_the_default():
@@ -22,8 +22,8 @@ def test_train_needs_only_the_manifest_its_metadata_and_parameters():
 
 def test_features_has_one_namespace_per_registered_modality_feeding_training():
     pipelines = register_pipelines()
-    assert {n.namespace for n in pipelines["features"].nodes} == set(MODALITY_NAMES)
-    tables = {f"{m}_features" for m in MODALITY_NAMES}
+    assert {n.namespace for n in pipelines["features"].nodes} == set(modality_names())
+    tables = {f"{m}_features" for m in modality_names()}
     assert pipelines["features"].outputs() >= tables
     build = next(n for n in pipelines["training"].nodes if n.name == "build_model_inputs")
     assert set(build.inputs) == {"split_manifest", *tables}
@@ -31,10 +31,10 @@ def test_features_has_one_namespace_per_registered_modality_feeding_training():
 
 def test_compare_has_one_namespace_per_strategy_feeding_the_leaderboard():
     compare = register_pipelines()["compare"]
-    namespaces = {n.namespace for n in compare.nodes} - {None, *MODALITY_NAMES}
-    assert namespaces == set(STRATEGY_NAMES)
+    namespaces = {n.namespace for n in compare.nodes} - {None, *modality_names()}
+    assert namespaces == set(every_strategy())
     leaderboard = next(n for n in compare.nodes if n.name == "build_leaderboard")
-    assert set(leaderboard.inputs) == {f"{s}_metrics" for s in STRATEGY_NAMES}
+    assert set(leaderboard.inputs) == {f"{s}_metrics" for s in every_strategy()}
 
 
 def test_inference_needs_the_manifest_a_model_and_parameters_only():
@@ -46,4 +46,4 @@ def test_the_model_keeps_what_every_fitting_modality_learnt():
     recipe = next(n for n in register_pipelines()["train"].nodes
                   if n.name == "collect_feature_recipe")
     assert {"text_fitted", "tabular_fitted"} <= set(recipe.inputs)
-    assert {f"params:{m}" for m in MODALITY_NAMES} <= set(recipe.inputs)
+    assert {f"params:{m}" for m in modality_names()} <= set(recipe.inputs)

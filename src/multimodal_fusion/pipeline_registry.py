@@ -18,10 +18,11 @@ from multimodal_fusion.pipelines import (
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Each stage on its own, `train` as the four stages in a row (the default), `compare`,
-    `inference`, `export` and `evaluate`.
+    """Each stage on its own; `train`, the four stages in a row (the default); `compare`, the
+    same model inputs feeding every strategy; `inference`, `export` and `evaluate`.
 
-    Listed by hand rather than discovered: `train` is a composite with no folder of its own.
+    Listed by hand rather than discovered: `train` and `compare` are composites of the
+    stages, with no folder of their own for `train`.
     """
     stages = {
         "data_preparation": data_preparation.create_pipeline(),
@@ -30,7 +31,9 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluation": evaluation.create_pipeline(),
     }
     train = sum(stages.values(), Pipeline([]))
+    model_inputs = (stages["data_preparation"] + stages["features"]
+                    + training.model_inputs_pipeline())
     return {"demo_data": demo_data.create_pipeline(), **stages, "train": train,
-            "compare": compare.create_pipeline(), "inference": inference.create_pipeline(),
-            "export": export.create_pipeline(), "evaluate": evaluate.create_pipeline(),
-            "__default__": train}
+            "compare": model_inputs + compare.create_pipeline(),
+            "inference": inference.create_pipeline(), "export": export.create_pipeline(),
+            "evaluate": evaluate.create_pipeline(), "__default__": train}

@@ -9,7 +9,6 @@ from multimodal_fusion.contract.quarantine import PreparationSettings
 from multimodal_fusion.core.config import SettingsError, typed_settings
 from multimodal_fusion.demo.generator import DemoSettings
 from multimodal_fusion.evaluation.robustness import EvaluationSettings
-from multimodal_fusion.fusion import FUSION_STRATEGIES
 from multimodal_fusion.modalities.audio import AudioFeatures, AudioPreprocessing
 from multimodal_fusion.modalities.image import Augmentation, ImageFeatures, ImagePreprocessing
 from multimodal_fusion.modalities.tabular import TabularColumns, TabularFeatures
@@ -17,6 +16,7 @@ from multimodal_fusion.modalities.text import TextPreprocessing, TextSettings
 from multimodal_fusion.models.inputs import ModelSettings
 from multimodal_fusion.training.auto import AutoSettings
 from multimodal_fusion.training.engine import FitSettings
+from multimodal_fusion.training.strategies import STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def test_image_and_audio_feature_defaults_equal_the_conf():
 def test_model_and_fusion_option_defaults_equal_the_conf():
     model = parameters()["training"]["model"]
     for strategy, options in model.pop("fusion_options").items():
-        assert options == asdict(FUSION_STRATEGIES[strategy].Settings()), strategy
+        assert options == asdict(STRATEGIES[strategy].fusion.Settings()), strategy
     defaults = normalised(asdict(ModelSettings()))
     defaults.pop("fusion_options")
     assert normalised(model) == defaults

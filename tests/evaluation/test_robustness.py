@@ -13,13 +13,13 @@ from multimodal_fusion.evaluation.robustness import (
     shapley_values,
 )
 from multimodal_fusion.models.inputs import batch_for_split
-from multimodal_fusion.training.engine import train_on_inputs
+from multimodal_fusion.training.strategies import train
 
 
 @pytest.fixture(scope="module")
 def analysed() -> dict:
     inputs = toy_inputs(240)
-    model, _ = train_on_inputs(inputs, TOY_SETTINGS, seed=0)
+    model, _ = train(inputs, TOY_SETTINGS, seed=0)
     batch = batch_for_split(inputs, "test", model.spec)
     return modality_analysis(model, batch, EvaluationSettings(repeats=4), seed=0)
 

@@ -5,9 +5,9 @@ import pytest
 
 from helpers import project_parameters
 from multimodal_fusion.modalities import (
-    MODALITY_NAMES,
     manifest_columns,
     modality,
+    modality_names,
     registered,
 )
 from multimodal_fusion.models.encoders import ENCODERS
@@ -17,7 +17,7 @@ PARAMETERS = project_parameters()
 
 
 def test_each_modality_declares_steps_that_end_in_its_feature_table():
-    for name in MODALITY_NAMES:
+    for name in modality_names():
         declared = modality(name)
         assert declared.name == name
         written = set()
@@ -36,7 +36,7 @@ def test_manifest_columns_come_from_the_registry():
     files = [m for m in registered() if m.holds_files]
     assert [m.column for m in files] == ["image", "audio"]
     assert all(m.check_file for m in files), "validation decodes every file before features"
-    assert [m.name for m in registered()] == list(MODALITY_NAMES)
+    assert [m.name for m in registered()] == list(modality_names())
     with pytest.raises(ValueError, match="unknown modality 'video'; the registered ones are"):
         modality("video")
 
@@ -51,7 +51,7 @@ def run_steps(name: str, manifest: pd.DataFrame) -> dict:
     return data["features"]
 
 
-@pytest.mark.parametrize("name", MODALITY_NAMES)
+@pytest.mark.parametrize("name", modality_names())
 def test_a_modality_the_manifest_lacks_is_absent_and_costs_nothing(name):
     manifest = pd.DataFrame({"sample_id": ["a", "b"], "label": ["x", "y"],
                              "split": ["train", "test"]}, index=pd.RangeIndex(1, 3))

@@ -6,6 +6,7 @@ import torch
 from kedro.io import DatasetError
 
 from multimodal_fusion.datasets import TorchModelDataset
+from multimodal_fusion.fusion.concat import ConcatFusion
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import SmallCNN
 
@@ -13,6 +14,7 @@ MODALITIES = ("audio", "image", "text")
 SPEC = {
     "classes": ["a", "b", "c"],
     "fusion": "concat",
+    "fusion_options": {},
     "embedding_dim": 8,
     "hidden_dim": 16,
     "dropout": 0.1,
@@ -37,7 +39,7 @@ def presence(missing: tuple[str, ...], batch: int = 4) -> dict[str, torch.Tensor
 @pytest.fixture
 def model() -> MultimodalClassifier:
     torch.manual_seed(0)
-    return MultimodalClassifier(SPEC).eval()
+    return MultimodalClassifier(SPEC, ConcatFusion).eval()
 
 
 @pytest.mark.parametrize("missing", [
@@ -77,13 +79,17 @@ def test_weights_from_another_architecture_fail_with_the_file_and_the_fix(model,
     spec = json.loads((tmp_path / "model.json").read_text())
     spec["embedding_dim"] = 4
     (tmp_path / "model.json").write_text(json.dumps(spec))
-    with pytest.raises(DatasetError, match=r"model\.safetensors does not fit.*--pipeline=train"):
+    with pytest.raises(DatasetError, match=r"model\.safetensors does not fit.*--pipelines=train"):
         dataset.load()
 
 
-def test_unknown_fusion_strategy_is_named_in_the_error():
-    with pytest.raises(ValueError, match="unknown fusion strategy 'magic'.*concat"):
-        MultimodalClassifier({**SPEC, "fusion": "magic"})
+def test_a_stored_model_of_an_unknown_strategy_names_the_file_and_the_fix(model, tmp_path):
+    dataset = TorchModelDataset(filepath=str(tmp_path / "model.safetensors"))
+    dataset.save(model)
+    (tmp_path / "model.json").write_text(json.dumps({**SPEC, "fusion": "magic"}))
+    with pytest.raises(DatasetError, match=r"(?s)model\.safetensors does not fit.*unknown fusion "
+                                           r"strategy 'magic'"):
+        dataset.load()
 
 
 @pytest.mark.parametrize("encoder", ["small_cnn", "resnet18", "pixels"])
@@ -91,7 +97,7 @@ def test_every_image_encoder_trains_and_tolerates_missing_images(encoder):
     spec = {**SPEC, "modalities": {**SPEC["modalities"], "image": {
         "encoder": encoder, "input_shape": [3, 16, 16], "standardise": False}}}
     torch.manual_seed(0)
-    model = MultimodalClassifier(spec)
+    model = MultimodalClassifier(spec, ConcatFusion)
     logits = model(random_inputs(), presence(()))
     assert logits.shape == (4, 3)
     logits.sum().backward()
@@ -103,14 +109,14 @@ def test_every_image_encoder_trains_and_tolerates_missing_images(encoder):
 def test_unknown_encoder_is_named_in_the_error():
     spec = {**SPEC, "modalities": {"text": {"encoder": "bert", "input_shape": [12]}}}
     with pytest.raises(ValueError, match="unknown encoder 'bert'"):
-        MultimodalClassifier(spec)
+        MultimodalClassifier(spec, ConcatFusion)
 
 
 def test_embedding_bag_text_encoder_ignores_padding_and_trains():
     spec = {**SPEC, "modalities": {"text": {"encoder": "embedding_bag", "input_shape": [6],
                                             "vocab_size": 20}}}
     torch.manual_seed(0)
-    model = MultimodalClassifier(spec)
+    model = MultimodalClassifier(spec, ConcatFusion)
     ids = torch.tensor([[2, 3, 0, 0, 0, 0], [2, 3, 4, 5, 0, 0]])
     present = {"text": torch.tensor([True, True])}
     logits = model({"text": ids}, present)

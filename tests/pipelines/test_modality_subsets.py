@@ -14,13 +14,8 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from helpers import make_project, write_tone
-from multimodal_fusion.fusion import (
-    AUTO,
-    FUSION_STRATEGIES,
-    REFERENCE_BASELINES,
-    UNIMODAL_BASELINES,
-)
-from multimodal_fusion.modalities import MODALITY_NAMES
+from multimodal_fusion.modalities import modality_names
+from multimodal_fusion.training.strategies import AUTO, FUSION, LINEAR, UNIMODAL, of_kind
 
 CLASSES = ("apple", "banana", "cherry")
 PER_CLASS = 12
@@ -65,9 +60,9 @@ def manifest_with(samples: Path, modalities: tuple[str, ...]) -> str:
 
 def run(project: Path, pipeline: str, manifest: str, modalities: tuple[str, ...]) -> None:
     tabular = {"numeric": ["cue"], "categorical": ["band"]} if "tabular" in modalities else {}
-    preset = PRESETS["default" if len(modalities) == len(MODALITY_NAMES) else "fast"]
+    preset = PRESETS["default" if len(modalities) == len(modality_names()) else "fast"]
     params = {**preset, "manifest": manifest, "tabular": {"preprocessing": tabular},
-              "feature_cache": None,
+              "feature_cache": None, "compare": {"trainings": str(project / "trainings")},
               "training": {"fit": {**FIT, "checkpoint_dir": str(project / "checkpoints")}}}
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=params) as session:
@@ -79,10 +74,10 @@ def latest_json(project: Path, relative: str) -> dict | list:
     return json.loads((version / Path(relative).name).read_text())
 
 
-PAIRS = list(itertools.combinations(MODALITY_NAMES, 2))
+PAIRS = list(itertools.combinations(modality_names(), 2))
 
 
-@pytest.mark.parametrize("modalities", [*PAIRS, ("text",), MODALITY_NAMES],
+@pytest.mark.parametrize("modalities", [*PAIRS, ("text",), modality_names()],
                          ids=lambda m: "+".join(m))
 def test_a_manifest_with_these_modalities_trains_evaluates_and_compares(
         samples, tmp_path, modalities):
@@ -98,9 +93,10 @@ def test_a_manifest_with_these_modalities_trains_evaluates_and_compares(
                                                          "data/08_reporting/leaderboard.json")}
     ranked = {name for name, row in board.items() if row["rank"] is not None}
     baselines = {f"{m}_only" for m in modalities}
-    assert ranked == {*FUSION_STRATEGIES, AUTO, *REFERENCE_BASELINES, *baselines}
-    for skipped in set(UNIMODAL_BASELINES) - baselines:
+    trained = {*of_kind(FUSION), *of_kind(AUTO), *of_kind(LINEAR)}
+    assert ranked == {*trained, *baselines}
+    for skipped in set(of_kind(UNIMODAL)) - baselines:
         assert board[skipped]["skipped"].startswith("no training sample has")
-    for strategy in (*FUSION_STRATEGIES, AUTO, *REFERENCE_BASELINES):
+    for strategy in trained:
         used = latest_json(project, f"data/08_reporting/compare/{strategy}/metrics.json")
         assert used["modalities"] == sorted(modalities), strategy

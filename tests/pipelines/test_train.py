@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.runner import AbstractRunner, ThreadRunner
 
 from helpers import make_project
-from multimodal_fusion.fusion import STRATEGY_NAMES
+from multimodal_fusion.training.strategies import every_strategy
 
 SMALL_RUN = {
     "demo_data": {"n_samples": 200},
@@ -24,15 +25,17 @@ SMALL_RUN = {
 }
 
 
-def run(project: Path, pipeline: str, **runtime_params) -> None:
+def run(project: Path, pipeline: str, runner: AbstractRunner | None = None,
+        **runtime_params) -> None:
     bootstrap_project(project)
     checkpoints = {"checkpoint_dir": str(project / "data/06_models/checkpoints")}
     training = runtime_params.pop("training", SMALL_RUN["training"])
-    runtime_params = {**SMALL_RUN, **runtime_params,
-                      "feature_cache": str(project / "data/04_feature/cache"),
+    runtime_params = {**SMALL_RUN,
+                      "compare": {"trainings": str(project / "data/06_models/compare/trainings")},
+                      **runtime_params, "feature_cache": str(project / "data/04_feature/cache"),
                       "training": {**training, "fit": {**training["fit"], **checkpoints}}}
     with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
-        session.run(pipeline_names=[pipeline])
+        session.run(pipeline_names=[pipeline], runner=runner)
 
 
 def versions(project: Path, relative: str) -> list[Path]:
@@ -62,7 +65,7 @@ def test_train_builds_the_missing_demo_then_reports_sane_metrics(trained_project
 
 def test_each_run_leaves_a_new_version_and_keeps_the_old(trained_project):
     for relative in ("data/06_models/fusion_model.safetensors", "data/08_reporting/metrics.json",
-                     "data/08_reporting/confusion_matrix.png"):
+                     "data/08_reporting/plots/confusion_normalised.json"):
         assert len(versions(trained_project, relative)) == 2, relative
     model_versions = versions(trained_project, "data/06_models/fusion_model.safetensors")
     for version in model_versions:
@@ -129,15 +132,25 @@ def test_kedro_viz_shows_kedros_layers_and_each_modality_with_its_steps(tmp_path
         "validate_new_samples", "compute_new_features", "predict_new_samples"]
 
 
-def test_compare_ranks_every_strategy_and_baseline(trained_project):
-    run(trained_project, "compare", training={"fit": {"max_epochs": 3, "patience": 3}})
-    board_version = versions(trained_project, "data/08_reporting/leaderboard.json")[0]
-    board = json.loads((board_version / "leaderboard.json").read_text())
-    assert {row["strategy"] for row in board} == set(STRATEGY_NAMES)
+def leaderboard(project: Path) -> list[dict]:
+    """The latest leaderboard, without its training seconds (which no two runs share)."""
+    board = json.loads((versions(project, "data/08_reporting/leaderboard.json")[-1]
+                        / "leaderboard.json").read_text())
+    return [{k: v for k, v in row.items() if k != "train_seconds"} for row in board]
+
+
+def test_compare_ranks_every_strategy_and_baseline_alike_under_any_runner(trained_project):
+    names = list(every_strategy())
+    trainings = trained_project / "data/06_models/compare/trainings"
+    fit = {"fit": {"max_epochs": 3, "patience": 3}}
+    run(trained_project, "compare", training=fit)
+    board = json.loads((versions(trained_project, "data/08_reporting/leaderboard.json")[0]
+                        / "leaderboard.json").read_text())
+    assert {row["strategy"] for row in board} == set(names)
     ranked = [row for row in board if row["rank"] is not None]
     assert [row["macro_f1"] for row in ranked] == sorted(
         (row["macro_f1"] for row in ranked), reverse=True)
-    assert [row["rank"] for row in ranked] == list(range(1, len(STRATEGY_NAMES)))
+    assert [row["rank"] for row in ranked] == list(range(1, len(names)))
     assert all(row["n_parameters"] > 0 and row["train_seconds"] > 0 for row in ranked)
     assert board[-1] == {"strategy": "tabular_only", "kind": "unimodal", "rank": None,
                          "skipped": "no training sample has tabular"}
@@ -149,14 +162,18 @@ def test_compare_ranks_every_strategy_and_baseline(trained_project):
     chosen = json.loads((auto_metrics / "metrics.json").read_text())["auto"]["chosen"]
     figures = {row["strategy"]: (row["accuracy"], row["val_macro_f1"]) for row in ranked}
     assert figures["auto"] == figures[chosen], "auto keeps its chosen candidate's model"
-    assert (trained_project / "data/08_reporting/leaderboard.png").is_dir()
+    assert versions(trained_project, "data/08_reporting/plots/leaderboard.json")
     report = versions(trained_project, "data/08_reporting/compare_report.html")[-1]
     page = (report / "compare_report.html").read_text()
     assert all(f"<td>{row['strategy']}</td>" in page for row in board)
     assert "no training sample has tabular" in page and "data_fingerprint" in page
-    for strategy in ("late", "audio_only"):
-        assert versions(trained_project, f"data/06_models/compare/{strategy}/"
-                                         "fusion_model.safetensors")
+    (data,) = trainings.iterdir()
+    assert len(list(data.glob("*/model.safetensors"))) == len(ranked), "auto's own too"
+
+    fresh = {"trainings": str(trained_project / "data/06_models/compare/threads")}
+    run(trained_project, "compare", runner=ThreadRunner(), training=fit, compare=fresh)
+    assert leaderboard(trained_project) == [
+        {k: v for k, v in row.items() if k != "train_seconds"} for row in board]
 
 
 def kedro_run(project: Path, *args: str) -> subprocess.Popen:

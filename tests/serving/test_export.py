@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from multimodal_fusion.fusion import FUSION_STRATEGIES, REFERENCE_BASELINES, strategy_options
-from multimodal_fusion.models.classifier import build_model
 from multimodal_fusion.serving.export import OUTPUT, SPEC_KEY, ProbabilityModel, export_onnx
+from multimodal_fusion.training.strategies import (
+    FUSION,
+    LINEAR,
+    build_model,
+    of_kind,
+    strategy_options,
+)
 
 onnx = pytest.importorskip("onnx", reason="the export extra is not installed")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
@@ -20,7 +25,7 @@ MODALITIES = {"image": {"encoder": "small_cnn", "input_shape": [3, 16, 16]},
               "text": {"encoder": "mlp", "input_shape": [40]},
               "audio": {"encoder": "mlp", "input_shape": [24], "standardise": True},
               "tabular": {"encoder": "mlp", "input_shape": [5]}}
-TRAINED = [*FUSION_STRATEGIES, *REFERENCE_BASELINES]  # what a saved model can be
+TRAINED = [*of_kind(FUSION), *of_kind(LINEAR)]  # what a saved model can be
 
 
 def trained_looking(fusion: str) -> torch.nn.Module:

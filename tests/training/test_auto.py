@@ -1,11 +1,12 @@
+import logging
+
 import pytest
 import torch
 
 from helpers import image_toy_inputs
-from multimodal_fusion.training import memo as memo_module
 from multimodal_fusion.training.auto import AutoSettings, choose_and_fit, with_fusion
-from multimodal_fusion.training.engine import train_on_inputs
-from multimodal_fusion.training.memo import TrainingMemo
+from multimodal_fusion.training.reuse import TrainingStore
+from multimodal_fusion.training.strategies import build_model, train
 
 SETTINGS = {"model": {"fusion": "auto", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
             "auto": {"candidates": ["concat", "linear_early", "late"], "max_epochs": 2},
@@ -13,15 +14,15 @@ SETTINGS = {"model": {"fusion": "auto", "embedding_dim": 8, "hidden_dim": 16, "d
 
 
 def counting(calls: list[dict]):
-    """train_on_inputs, remembering each strategy and budget it was asked for."""
-    def train(inputs, settings, seed):
+    """`train`, remembering each strategy and budget it was asked for."""
+    def counted(inputs, settings, seed):
         calls.append((settings["model"]["fusion"], settings["fit"]["max_epochs"]))
-        return train_on_inputs(inputs, settings, seed)
-    return train
+        return train(inputs, settings, seed)
+    return counted
 
 
 def test_auto_trains_the_candidate_best_on_validation_and_records_why():
-    model, history = train_on_inputs(image_toy_inputs(), SETTINGS, seed=0)
+    model, history = train(image_toy_inputs(), SETTINGS, seed=0)
     record = model.spec["auto"]
     tried = {t["strategy"]: t["val_macro_f1"] for t in record["tried"]}
     assert list(tried) == ["concat", "linear_early", "late"]
@@ -40,31 +41,57 @@ def test_a_short_search_refits_the_winner_and_a_full_one_keeps_it(budget, refits
     assert calls == searched + ([(model.spec["fusion"], 4)] if refits else [])
 
 
-def test_compare_trains_each_candidate_once_and_auto_reports_their_real_cost(monkeypatch):
-    calls = []
-    monkeypatch.setattr(memo_module, "train_on_inputs", counting(calls))
-    memo = TrainingMemo()
+def fitted(caplog) -> list[str]:
+    """The strategies actually trained (not loaded from a store) while `caplog` listened."""
+    return [r.getMessage().split(":")[0] for r in caplog.records
+            if "train samples" in r.getMessage() or r.getMessage().startswith("linear_")]
+
+
+def test_a_store_trains_each_candidate_once_and_auto_reports_their_real_cost(tmp_path, caplog):
+    store = TrainingStore(tmp_path / "trainings", build_model)
     settings = {**SETTINGS, "auto": {"candidates": ["concat", "late"], "max_epochs": None}}
-    late, late_history = memo.train(image_toy_inputs(), with_fusion(settings, "late"), 0)
-    chosen, _ = memo.train(image_toy_inputs(), settings, 0)
-    concat, _ = memo.train(image_toy_inputs(), with_fusion(settings, "concat"), 0)
-    assert calls == [("late", 4), ("concat", 4)]
+    with caplog.at_level(logging.INFO):
+        late, late_history = train(image_toy_inputs(), with_fusion(settings, "late"), 0, store)
+        chosen, _ = train(image_toy_inputs(), settings, 0, store)
+        concat, _ = train(image_toy_inputs(), with_fusion(settings, "concat"), 0, store)
+    assert len(fitted(caplog)) == 2, "late, then concat for auto; auto reuses late"
+    assert caplog.text.count("trained before; reusing") == 2  # late for auto, then concat
     winner = {"late": late, "concat": concat}[chosen.spec["fusion"]]
     assert all(torch.equal(a, b) for a, b in zip(chosen.state_dict().values(),
                                                   winner.state_dict().values(), strict=True))
     assert "auto" not in late.spec and "auto" not in concat.spec
     tried = {t["strategy"]: t["seconds"] for t in chosen.spec["auto"]["tried"]}
     assert tried["late"] == sum(epoch["seconds"] for epoch in late_history) > 0
-    memo.train(image_toy_inputs(n=120), with_fusion(settings, "late"), 0)
-    assert calls[-1] == ("late", 4) and len(calls) == 3
+    alone, _ = train(image_toy_inputs(), with_fusion(settings, "late"), 0)
+    assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(),
+                                                  late.state_dict().values(), strict=True))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        train(image_toy_inputs(n=120), with_fusion(settings, "late"), 0, store)
+    assert len(fitted(caplog)) == 1, "new data trains again"
+    assert len(list((tmp_path / "trainings").iterdir())) == 1, "only the latest data is kept"
+
+
+def test_a_stored_training_that_cannot_be_read_is_trained_again(tmp_path, caplog):
+    store = TrainingStore(tmp_path, build_model)
+    settings = with_fusion(SETTINGS, "concat")
+    expected, _ = train(image_toy_inputs(), settings, 0, store)
+    (weights,) = tmp_path.glob("*/*/model.safetensors")
+    weights.write_bytes(weights.read_bytes()[:100])
+    with caplog.at_level(logging.WARNING):
+        again, _ = train(image_toy_inputs(), settings, 0, store)
+    assert f"The stored training {weights.parent} cannot be read" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
+                                                  expected.state_dict().values(), strict=True))
 
 
 def test_auto_refuses_bad_candidates_and_misspelt_keys():
-    with pytest.raises(ValueError, match="unknown fusion strategy 'gatd'"):
-        AutoSettings(candidates=["gatd"])
+    with pytest.raises(ValueError, match="training.auto.candidates: unknown fusion strategy "
+                                         "'gatd'"):
+        train(image_toy_inputs(), {**SETTINGS, "auto": {"candidates": ["gatd"]}}, seed=0)
     with pytest.raises(ValueError, match="not auto"):
         AutoSettings(candidates=["auto"])
     with pytest.raises(ValueError, match=r"training.auto: unknown key 'budget'"):
-        train_on_inputs(image_toy_inputs(), {**SETTINGS, "auto": {"budget": 3}}, seed=0)
+        train(image_toy_inputs(), {**SETTINGS, "auto": {"budget": 3}}, seed=0)
     with pytest.raises(ValueError, match=r"training: unknown key 'fitt'"):
-        train_on_inputs(image_toy_inputs(), {**SETTINGS, "fitt": {}}, seed=0)
+        train(image_toy_inputs(), {**SETTINGS, "fitt": {}}, seed=0)

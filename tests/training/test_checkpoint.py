@@ -8,20 +8,20 @@ import torch
 
 from helpers import toy_inputs, truncate, with_fit
 from multimodal_fusion.training.checkpoint import CheckpointStore
-from multimodal_fusion.training.engine import train_on_inputs
+from multimodal_fusion.training.strategies import train
 
 
 def test_a_truncated_checkpoint_is_discarded_and_training_starts_afresh(
         tmp_path, caplog, monkeypatch):
     settings = with_fit(max_epochs=3, checkpoint_dir=str(tmp_path))
-    expected, _ = train_on_inputs(toy_inputs(), settings, seed=2)
+    expected, _ = train(toy_inputs(), settings, seed=2)
     with monkeypatch.context() as killed:  # a run killed mid-training leaves its checkpoint
         killed.setattr(CheckpointStore, "clear", lambda self: None)
-        train_on_inputs(toy_inputs(), settings, seed=2)
+        train(toy_inputs(), settings, seed=2)
     (saved,) = tmp_path.glob("*/last.pt")
     truncate(saved)
     with caplog.at_level(logging.WARNING):
-        again, _ = train_on_inputs(toy_inputs(), settings, seed=2)
+        again, _ = train(toy_inputs(), settings, seed=2)
     assert f"The checkpoint {saved} cannot be read (" in caplog.text
     for name, tensor in expected.state_dict().items():
         torch.testing.assert_close(again.state_dict()[name], tensor)

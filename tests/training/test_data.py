@@ -15,7 +15,7 @@ from multimodal_fusion.core.npz import is_mapped, read_npz, read_rows, write_npz
 from multimodal_fusion.training import engine
 from multimodal_fusion.training.data import SplitData, choose_placement, plan_epoch
 from multimodal_fusion.training.distributed import Cluster
-from multimodal_fusion.training.engine import train_on_inputs
+from multimodal_fusion.training.strategies import train
 
 PACKAGE = str(Path(engine.__file__).parents[1])
 
@@ -86,9 +86,9 @@ def test_streaming_and_device_resident_training_give_the_same_model(tmp_path, wo
     whether the splits sit in memory or are read from disk by DataLoader workers."""
     inputs = with_images(toy_inputs())
     settings = with_fit(max_epochs=4, data_placement="device")
-    resident, resident_history = train_on_inputs(inputs, settings, seed=3)
+    resident, resident_history = train(inputs, settings, seed=3)
     streamed_settings = with_fit(max_epochs=4, data_placement="stream", loader_workers=workers)
-    streamed, streamed_history = train_on_inputs(on_disk(inputs, tmp_path), streamed_settings,
+    streamed, streamed_history = train(on_disk(inputs, tmp_path), streamed_settings,
                                                  seed=3)
     assert streamed.spec["trained_with"]["streamed"]
     assert not resident.spec["trained_with"]["streamed"]
@@ -103,15 +103,15 @@ def test_streaming_and_device_resident_training_give_the_same_model(tmp_path, wo
 def test_auto_streams_past_the_memory_budget_and_says_so(tmp_path, caplog):
     inputs = on_disk(toy_inputs(), tmp_path)
     caplog.set_level(logging.INFO, logger="multimodal_fusion.training.engine")
-    model, _ = train_on_inputs(inputs, with_fit(max_epochs=1, memory_budget_mb=0.001,
+    model, _ = train(inputs, with_fit(max_epochs=1, memory_budget_mb=0.001,
                                                 loader_workers=0), seed=0)
     assert model.spec["trained_with"]["streamed"]
     assert "streamed from disk by a DataLoader with 0 worker processes" in caplog.text
-    model, _ = train_on_inputs(inputs, with_fit(max_epochs=1), seed=0)
+    model, _ = train(inputs, with_fit(max_epochs=1), seed=0)
     assert not model.spec["trained_with"]["streamed"]
     assert "held on cpu" in caplog.text
     with pytest.raises(ValueError, match="data_placement must be one of auto, device, stream"):
-        train_on_inputs(inputs, with_fit(data_placement="gpu"), seed=0)
+        train(inputs, with_fit(data_placement="gpu"), seed=0)
 
 
 def test_a_training_step_never_waits_on_the_device(monkeypatch):
@@ -146,7 +146,7 @@ def test_a_training_step_never_waits_on_the_device(monkeypatch):
     monkeypatch.setattr(engine.TrainingRun, "train_epoch", watched_epoch)
     settings = {**TOY_SETTINGS, "fit": {**TOY_SETTINGS["fit"], "max_epochs": 2, "data_placement":
                                     "device", "class_weights": "balanced"}}
-    _, history = train_on_inputs(with_images(toy_inputs()), settings, seed=0)
+    _, history = train(with_images(toy_inputs()), settings, seed=0)
     assert len(history) == 2
     assert reads == [("item", "/training/engine.py")] * 2, reads
 
@@ -182,7 +182,7 @@ def test_streamed_training_memory_does_not_grow_with_the_data(tmp_path):
         on_file = on_disk(inputs, folder)
         del inputs
         tracemalloc.start()
-        train_on_inputs(on_file, with_fit(max_epochs=1, data_placement=placement,
+        train(on_file, with_fit(max_epochs=1, data_placement=placement,
                                           batch_size=64, loader_workers=0), seed=0)
         _, highest = tracemalloc.get_traced_memory()
         tracemalloc.stop()

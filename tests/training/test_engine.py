@@ -8,9 +8,10 @@ import torch
 from helpers import TOY_SETTINGS, toy_inputs, with_fit
 from multimodal_fusion.core.device import select_device
 from multimodal_fusion.modalities.common import feature_table
-from multimodal_fusion.models.inputs import assemble_model_inputs, model_spec
+from multimodal_fusion.models.inputs import assemble_model_inputs
 from multimodal_fusion.training import engine
-from multimodal_fusion.training.engine import class_weights, train_on_inputs
+from multimodal_fusion.training.engine import class_weights
+from multimodal_fusion.training.strategies import named, train
 
 
 def test_inputs_are_aligned_by_sample_id_and_absent_modalities_dropped():
@@ -19,7 +20,7 @@ def test_inputs_are_aligned_by_sample_id_and_absent_modalities_dropped():
     yes = inputs["label"] == "yes"
     present = inputs["audio_present"]
     assert (inputs["audio"][yes & present, 0] > inputs["audio"][~yes & present, 0].max()).all()
-    spec = model_spec(inputs, TOY_SETTINGS["model"])
+    spec = named("concat").spec(inputs, TOY_SETTINGS["model"])
     assert sorted(spec["modalities"]) == ["audio", "text"]
     assert spec["modalities"]["audio"] == {"encoder": "mlp", "input_shape": [6],
                                            "standardise": True}
@@ -38,16 +39,16 @@ def test_a_modality_no_training_sample_has_is_left_out_and_none_at_all_is_an_err
 
 def test_a_misspelt_setting_stops_training_naming_it():
     with pytest.raises(ValueError, match=r"training.fit: unknown key 'max_epoch'.*max_epochs"):
-        train_on_inputs(toy_inputs(), with_fit(max_epoch=3), seed=0)
+        train(toy_inputs(), with_fit(max_epoch=3), seed=0)
     model_settings = {**TOY_SETTINGS["model"], "fusion_options": {"rnak": 4}}
     with pytest.raises(ValueError, match=r"fusion_options: unknown key 'rnak'"):
-        train_on_inputs(toy_inputs(), {**TOY_SETTINGS, "model": model_settings}, seed=0)
+        train(toy_inputs(), {**TOY_SETTINGS, "model": model_settings}, seed=0)
 
 
 def test_training_learns_and_is_deterministic_under_one_seed():
     inputs = toy_inputs()
-    model, history = train_on_inputs(inputs, TOY_SETTINGS, seed=5)
-    again, history_again = train_on_inputs(inputs, TOY_SETTINGS, seed=5)
+    model, history = train(inputs, TOY_SETTINGS, seed=5)
+    again, history_again = train(inputs, TOY_SETTINGS, seed=5)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert max(h["val_macro_f1"] for h in history) >= 0.75
     assert [h["val_macro_f1"] for h in history] == [h["val_macro_f1"] for h in history_again]
@@ -57,7 +58,7 @@ def test_training_learns_and_is_deterministic_under_one_seed():
 
 def test_early_stopping_keeps_the_best_epoch():
     settings = {**TOY_SETTINGS, "fit": {**TOY_SETTINGS["fit"], "patience": 2, "max_epochs": 50}}
-    model, history = train_on_inputs(toy_inputs(), settings, seed=1)
+    model, history = train(toy_inputs(), settings, seed=1)
     best = max(range(len(history)), key=lambda i: history[i]["val_macro_f1"])
     assert len(history) < 50
     assert len(history) - 1 - best == 2
@@ -66,7 +67,7 @@ def test_early_stopping_keeps_the_best_epoch():
 def test_the_bf16_training_path_learns(monkeypatch):
     """What CUDA runs under `mixed_precision: auto`, forced onto the CPU's bf16 autocast."""
     monkeypatch.setattr(engine, "uses_bf16", lambda device, mode: True)
-    model, history = train_on_inputs(toy_inputs(), with_fit(max_epochs=10), seed=5)
+    model, history = train(toy_inputs(), with_fit(max_epochs=10), seed=5)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert max(h["val_macro_f1"] for h in history) >= 0.75
     assert all(p.dtype == torch.float32 for p in model.parameters())
@@ -82,13 +83,13 @@ def test_asking_for_cuda_without_it_is_a_clear_error(monkeypatch):
 
 @pytest.mark.parametrize("schedule", ["cosine", "one_cycle", "constant"])
 def test_every_schedule_trains(schedule):
-    _, history = train_on_inputs(toy_inputs(), with_fit(schedule=schedule, max_epochs=6), seed=0)
+    _, history = train(toy_inputs(), with_fit(schedule=schedule, max_epochs=6), seed=0)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
 def test_unknown_schedule_is_named():
     with pytest.raises(ValueError, match="schedule must be one of cosine, one_cycle, constant"):
-        train_on_inputs(toy_inputs(), with_fit(schedule="warmup"), seed=0)
+        train(toy_inputs(), with_fit(schedule="warmup"), seed=0)
 
 
 def test_balanced_class_weights_favour_rare_classes():
@@ -99,7 +100,7 @@ def test_balanced_class_weights_favour_rare_classes():
 
 def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
     settings = with_fit(max_epochs=8, checkpoint_dir=str(tmp_path), schedule="one_cycle")
-    reference, reference_history = train_on_inputs(toy_inputs(), settings, seed=2)
+    reference, reference_history = train(toy_inputs(), settings, seed=2)
     assert not any(tmp_path.iterdir()), "a finished run leaves no checkpoint behind"
 
     real_step = torch.optim.AdamW.step
@@ -113,12 +114,12 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.optim.AdamW, "step", step_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_on_inputs(toy_inputs(), settings, seed=2)
+        train(toy_inputs(), settings, seed=2)
     monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
     (checkpoint,) = tmp_path.glob("*/last.pt")
     assert len(torch.load(checkpoint, weights_only=True)["progress"]["history"]) == 3
 
-    resumed, resumed_history = train_on_inputs(toy_inputs(), settings, seed=2)
+    resumed, resumed_history = train(toy_inputs(), settings, seed=2)
     assert [h["val_macro_f1"] for h in resumed_history] == [
         h["val_macro_f1"] for h in reference_history]
     for name, tensor in reference.state_dict().items():
@@ -137,7 +138,7 @@ def test_images_are_augmented_during_training_only(monkeypatch):
     monkeypatch.setattr(engine, "augment_batch",
                         lambda images, transform: seen.append(len(images)) or real(images,
                                                                                    transform))
-    model, history = train_on_inputs(inputs, with_fit(max_epochs=2), seed=0)
+    model, history = train(inputs, with_fit(max_epochs=2), seed=0)
     assert model.spec["modalities"]["image"]["augment"] == {"rotation": 15}
     assert sum(seen) == 2 * int((inputs["split"] == "train").sum())
 
@@ -162,7 +163,7 @@ def test_resnet18_starts_from_a_users_weights_file(tmp_path, monkeypatch):
         return []
 
     monkeypatch.setattr(engine, "fit_classifier", record_start)
-    model, _ = train_on_inputs(inputs, TOY_SETTINGS, seed=0)
+    model, _ = train(inputs, TOY_SETTINGS, seed=0)
     torch.testing.assert_close(starts[0], reference["conv1.weight"])
     assert model.spec["modalities"]["image"]["weights"] == str(path)
 

@@ -10,15 +10,15 @@ from multimodal_fusion.datasets import TorchModelDataset
 from multimodal_fusion.models.inputs import batch_for_split
 from multimodal_fusion.models.linear import LinearEarly, fixed_vector, fixed_width
 from multimodal_fusion.models.predict import predict_proba
-from multimodal_fusion.training.engine import train_on_inputs
 from multimodal_fusion.training.linear import class_weights
+from multimodal_fusion.training.strategies import train
 
 SETTINGS = {"model": {"fusion": "linear_early", "embedding_dim": 8, "hidden_dim": 8,
                       "dropout": 0.0},
             "fit": {"device": "cpu", "checkpoint_dir": None}}
 
 def fit(name: str, inputs: dict) -> tuple[torch.nn.Module, list[dict]]:
-    return train_on_inputs(inputs, {**SETTINGS, "model": {**SETTINGS["model"], "fusion": name}},
+    return train(inputs, {**SETTINGS, "model": {**SETTINGS["model"], "fusion": name}},
                            seed=0)
 
 
@@ -64,12 +64,12 @@ def test_a_missing_modality_cannot_sway_a_linear_reference(name):
 def test_linear_early_blocks_weigh_alike_and_its_logits_are_sklearns():
     inputs = image_toy_inputs()
     model, _ = fit("linear_early", inputs)
-    train = batch_for_split(inputs, "train", model.spec)
-    design = model.design(train.inputs, train.present)
+    split = batch_for_split(inputs, "train", model.spec)
+    design = model.design(split.inputs, split.present)
     for modality, scaler in model.scalers.items():
-        block = scaler(train.inputs[modality], train.present[modality])[train.present[modality]]
+        block = scaler(split.inputs[modality], split.present[modality])[split.present[modality]]
         assert block.pow(2).sum(dim=1).mean() == pytest.approx(1.0, rel=1e-3), modality
-    reference = LogisticRegression().fit(design.numpy(), train.labels)
+    reference = LogisticRegression().fit(design.numpy(), split.labels)
     weight, bias = class_weights(reference, 3)
     logits = design.numpy() @ weight.T + bias
     np.testing.assert_allclose(torch.softmax(torch.from_numpy(logits), 1).numpy(),

@@ -10,6 +10,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 TEMPLATE = "plotly_white"
+# The leaderboard's colour for each kind of strategy.
+KIND_COLOURS = {"fusion": "#1f77b4", "auto": "#2ca02c", "linear reference": "#ff7f0e",
+                "unimodal": "#9e9e9e"}
 
 
 def training_curves(history: list[dict]) -> go.Figure:
@@ -88,14 +91,17 @@ def robustness_chart(analysis: dict) -> go.Figure:
 
 
 def leaderboard_chart(rows: list[dict]) -> go.Figure:
-    """Test macro-F1 per strategy, best on top, coloured by kind (fusion, auto, linear
-    reference, unimodal)."""
+    """Test macro-F1 per strategy, best on top, coloured by kind: fusion strategies in blue,
+    auto's choice in green, linear references in orange, unimodal baselines in grey."""
     ranked = [row for row in rows if row["rank"] is not None][::-1]
     figure = go.Figure()
     for kind in dict.fromkeys(row["kind"] for row in ranked):
         members = [row for row in ranked if row["kind"] == kind]
         figure.add_bar(y=[row["strategy"] for row in members],
-                       x=[row["macro_f1"] for row in members], name=kind, orientation="h")
+                       x=[row["macro_f1"] for row in members], name=kind, orientation="h",
+                       marker_color=KIND_COLOURS[kind],
+                       text=[f"{row['macro_f1']:.3f}" for row in members],
+                       textposition="outside")
     figure.update_yaxes(categoryorder="array", categoryarray=[row["strategy"] for row in ranked])
     figure.update_xaxes(title="test macro-F1", range=[0, 1])
     return figure.update_layout(title="Leaderboard", template=TEMPLATE,

@@ -16,6 +16,18 @@ class NoOptions:
     """The settings of a strategy that takes no options of its own."""
 
 
+@dataclass(frozen=True)
+class FusionShape:
+    """What every strategy is sized by: each modality's embedding width, the width of hidden
+    layers, the number of classes and the dropout rate. Every strategy takes it and its own
+    settings, and uses the parts it needs."""
+
+    embedding_dims: dict[str, int]
+    hidden_dim: int
+    num_classes: int
+    dropout: float
+
+
 def presence_matrix(present: dict[str, Tensor], modalities: list[str]) -> Tensor:
     """(batch, modalities) boolean mask, in the sorted modality order."""
     return torch.stack([present[m].bool() for m in modalities], dim=1)

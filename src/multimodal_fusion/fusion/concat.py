@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from multimodal_fusion.fusion.common import NoOptions
+from multimodal_fusion.fusion.common import FusionShape, NoOptions
 
 
 class ConcatFusion(nn.Module):
@@ -16,10 +16,10 @@ class ConcatFusion(nn.Module):
 
     Settings = NoOptions
 
-    def __init__(self, embedding_dims: dict[str, int], **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: NoOptions) -> None:
         super().__init__()
-        self.modalities = sorted(embedding_dims)
-        self.output_dim = sum(embedding_dims.values()) + len(embedding_dims)
+        self.modalities = sorted(shape.embedding_dims)
+        self.output_dim = sum(shape.embedding_dims.values()) + len(self.modalities)
 
     def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         masks = [present[m].to(embeddings[m].dtype).unsqueeze(1) for m in self.modalities]
@@ -32,15 +32,15 @@ class MLPFusion(nn.Module):
 
     Settings = NoOptions
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, dropout: float = 0.0,
-                 **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: NoOptions) -> None:
         super().__init__()
-        self.concat = ConcatFusion(embedding_dims)
+        hidden = shape.hidden_dim
+        self.concat = ConcatFusion(shape, settings)
         self.net = nn.Sequential(
-            nn.Linear(self.concat.output_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+            nn.Linear(self.concat.output_dim, hidden), nn.ReLU(), nn.Dropout(shape.dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(),
         )
-        self.output_dim = hidden_dim
+        self.output_dim = hidden
 
     def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         return self.net(self.concat(embeddings, present))

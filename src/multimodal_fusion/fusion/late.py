@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from multimodal_fusion.fusion.common import NoOptions, masked_softmax, presence_matrix
+from multimodal_fusion.fusion.common import (
+    FusionShape,
+    NoOptions,
+    masked_softmax,
+    presence_matrix,
+)
 
 
 class LateFusion(nn.Module):
@@ -17,17 +22,17 @@ class LateFusion(nn.Module):
     produces_logits = True
     Settings = NoOptions
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, num_classes: int,
-                 dropout: float = 0.0, **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: NoOptions) -> None:
         super().__init__()
-        self.modalities = sorted(embedding_dims)
+        self.modalities = sorted(shape.embedding_dims)
         self.heads = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(embedding_dims[m], hidden_dim), nn.ReLU(),
-                             nn.Dropout(dropout), nn.Linear(hidden_dim, num_classes))
+            m: nn.Sequential(nn.Linear(shape.embedding_dims[m], shape.hidden_dim), nn.ReLU(),
+                             nn.Dropout(shape.dropout),
+                             nn.Linear(shape.hidden_dim, shape.num_classes))
             for m in self.modalities
         })
         self.scores = nn.Parameter(torch.zeros(len(self.modalities)))
-        self.output_dim = num_classes
+        self.output_dim = shape.num_classes
 
     def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         logits = torch.stack([self.heads[m](embeddings[m]) for m in self.modalities], dim=1)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from multimodal_fusion.fusion.common import Projections, presence_matrix
+from multimodal_fusion.fusion.common import FusionShape, Projections, presence_matrix
 
 
 def with_bias_one(projected: Tensor, mask: Tensor) -> Tensor:
@@ -41,11 +41,10 @@ class TensorFusion(nn.Module):
 
     Settings = TensorSettings
 
-    def __init__(self, embedding_dims: dict[str, int], settings: TensorSettings,
-                 **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: TensorSettings) -> None:
         super().__init__()
-        self.modalities = sorted(embedding_dims)
-        self.project = Projections(embedding_dims, settings.tensor_dim)
+        self.modalities = sorted(shape.embedding_dims)
+        self.project = Projections(shape.embedding_dims, settings.tensor_dim)
         self.output_dim = (settings.tensor_dim + 1) ** len(self.modalities)
         self.norm = nn.LayerNorm(self.output_dim)
 
@@ -68,13 +67,12 @@ class LowRankFusion(nn.Module):
 
     Settings = LowRankSettings
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, settings: LowRankSettings,
-                 **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: LowRankSettings) -> None:
         super().__init__()
-        rank = settings.rank
-        self.modalities = sorted(embedding_dims)
+        rank, hidden_dim = settings.rank, shape.hidden_dim
+        self.modalities = sorted(shape.embedding_dims)
         self.factors = nn.ParameterDict({
-            m: nn.Parameter(torch.randn(rank, embedding_dims[m] + 1, hidden_dim) * 0.1)
+            m: nn.Parameter(torch.randn(rank, shape.embedding_dims[m] + 1, hidden_dim) * 0.1)
             for m in self.modalities
         })
         self.rank_weights = nn.Parameter(torch.full((1, rank), 1.0 / rank))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from multimodal_fusion.fusion.common import Projections, presence_matrix
+from multimodal_fusion.fusion.common import FusionShape, Projections, presence_matrix
 
 
 @dataclass(frozen=True)
@@ -23,17 +23,16 @@ class TransformerFusion(nn.Module):
 
     Settings = TransformerSettings
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, dropout: float,
-                 settings: TransformerSettings, **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: TransformerSettings) -> None:
         super().__init__()
-        heads, layers = settings.heads, settings.layers
+        heads, layers, hidden_dim = settings.heads, settings.layers, shape.hidden_dim
         if hidden_dim % heads:
             raise ValueError(f"hidden_dim {hidden_dim} must be divisible by heads {heads}")
-        self.modalities = sorted(embedding_dims)
-        self.project = Projections(embedding_dims, hidden_dim)
+        self.modalities = sorted(shape.embedding_dims)
+        self.project = Projections(shape.embedding_dims, hidden_dim)
         self.modality_tokens = nn.Parameter(torch.randn(len(self.modalities), hidden_dim) * 0.02)
         self.class_token = nn.Parameter(torch.randn(1, 1, hidden_dim) * 0.02)
-        layer = nn.TransformerEncoderLayer(hidden_dim, heads, 2 * hidden_dim, dropout,
+        layer = nn.TransformerEncoderLayer(hidden_dim, heads, 2 * hidden_dim, shape.dropout,
                                            batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden_dim)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from multimodal_fusion.fusion.common import (
+    FusionShape,
     NoOptions,
     Projections,
     masked_softmax,
@@ -32,12 +33,11 @@ class WeightedSumFusion(nn.Module):
 
     Settings = WeightedSumSettings
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int,
-                 settings: WeightedSumSettings, **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: WeightedSumSettings) -> None:
         super().__init__()
         weights = settings.weights
-        self.modalities = sorted(embedding_dims)
-        self.project = Projections(embedding_dims, hidden_dim)
+        self.modalities = sorted(shape.embedding_dims)
+        self.project = Projections(shape.embedding_dims, shape.hidden_dim)
         if weights is None:
             self.scores = nn.Parameter(torch.zeros(len(self.modalities)))
         else:
@@ -49,7 +49,7 @@ class WeightedSumFusion(nn.Module):
             if (fixed < 0).any() or fixed.sum() <= 0:
                 raise ValueError(f"weighted_sum weights must be non-negative, not all 0: {weights}")
             self.register_buffer("scores", fixed.log())
-        self.output_dim = hidden_dim
+        self.output_dim = shape.hidden_dim
 
     def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         stacked = self.project(embeddings)
@@ -63,10 +63,11 @@ class AttentionFusion(nn.Module):
 
     Settings = NoOptions
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: NoOptions) -> None:
         super().__init__()
-        self.modalities = sorted(embedding_dims)
-        self.project = Projections(embedding_dims, hidden_dim)
+        hidden_dim = shape.hidden_dim
+        self.modalities = sorted(shape.embedding_dims)
+        self.project = Projections(shape.embedding_dims, hidden_dim)
         self.score = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.Tanh(),
                                    nn.Linear(hidden_dim, 1, bias=False))
         self.output_dim = hidden_dim
@@ -87,12 +88,13 @@ class GatedFusion(nn.Module):
 
     Settings = NoOptions
 
-    def __init__(self, embedding_dims: dict[str, int], hidden_dim: int, **_: object) -> None:
+    def __init__(self, shape: FusionShape, settings: NoOptions) -> None:
         super().__init__()
-        self.modalities = sorted(embedding_dims)
-        self.candidates = Projections(embedding_dims, hidden_dim)
-        self.gates = nn.Linear(sum(embedding_dims.values()), hidden_dim * len(self.modalities))
-        self.output_dim = hidden_dim
+        dims = shape.embedding_dims
+        self.modalities = sorted(dims)
+        self.candidates = Projections(dims, shape.hidden_dim)
+        self.gates = nn.Linear(sum(dims.values()), shape.hidden_dim * len(self.modalities))
+        self.output_dim = shape.hidden_dim
 
     def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         mask = presence_matrix(present, self.modalities)

@@ -1,13 +1,15 @@
 """The modality registry: one module per modality, each declaring its `MODALITY`. No Kedro.
 
-A modality module (`image`, `text`, ...) declares its manifest column, its preprocessing and
+A modality module (`image`, `text`, ...) declares its manifest columns, its preprocessing and
 extraction steps (the nodes of its namespace in the `features` pipeline), the feature table
-they yield and the model encoders that table may name (see `common.Modality`). The features
-pipeline, the training inputs, the unimodal baselines and the manifest's columns all follow
-from this list, so adding a modality is a module here and its name below.
+they yield, how validation checks its cells and files, and the model encoders that table
+may name (see `common.Modality`). The features pipeline, validation, the training inputs,
+inference, the unimodal baselines and the manifest's columns all follow from `MODALITIES`,
+so adding a modality is a module here, its line below and its parameters in
+conf/base/parameters_features.yml.
 
 The modules are imported on first use: they bring decoding libraries (librosa, Pillow,
-scikit-learn) that code which only needs the names, such as the fusion strategies, must
+scikit-learn) that code which only needs the names, such as the strategy registry, must
 not pay for.
 """
 
@@ -19,20 +21,31 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from multimodal_fusion.modalities.common import Modality
 
-MODALITY_NAMES = ("image", "text", "audio", "tabular")
+# Each modality's name and the module that declares it.
+MODALITIES = {
+    "image": f"{__name__}.image",
+    "text": f"{__name__}.text",
+    "audio": f"{__name__}.audio",
+    "tabular": f"{__name__}.tabular",
+}
+
+
+def modality_names() -> tuple[str, ...]:
+    """Every registered modality's name, in registry order."""
+    return tuple(MODALITIES)
 
 
 def modality(name: str) -> Modality:
     """The declaration of the modality registered as `name`."""
-    if name not in MODALITY_NAMES:
+    if name not in MODALITIES:
         raise ValueError(f"unknown modality {name!r}; the registered ones are "
-                         f"{', '.join(MODALITY_NAMES)}")
-    return import_module(f"{__name__}.{name}").MODALITY
+                         f"{', '.join(MODALITIES)}")
+    return import_module(MODALITIES[name]).MODALITY
 
 
 def registered() -> list[Modality]:
     """Every registered modality, in registry order."""
-    return [modality(name) for name in MODALITY_NAMES]
+    return [modality(name) for name in MODALITIES]
 
 
 def manifest_columns() -> list[str]:

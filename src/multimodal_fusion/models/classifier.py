@@ -12,32 +12,22 @@ pickle. A spec looks like::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from multimodal_fusion.fusion import build_fusion
+from multimodal_fusion.core.config import typed_settings
+from multimodal_fusion.fusion.common import FusionShape
 from multimodal_fusion.models.encoders import ENCODERS
-from multimodal_fusion.models.linear import LINEAR_MODELS
-
-
-@dataclass(frozen=True)
-class SkippedStrategy:
-    """A strategy `compare` could not train on this data, and why (a baseline whose modality
-    no training sample has): it stays on the leaderboard as skipped, with the reason."""
-
-    fusion: str
-    reason: str
-
-    @property
-    def spec(self) -> dict:
-        return {"fusion": self.fusion, "skipped": self.reason}
 
 
 class MultimodalClassifier(nn.Module):
-    """Logits from whichever modalities a sample has; a missing one contributes zeros."""
+    """Logits from whichever modalities a sample has; a missing one contributes zeros.
 
-    def __init__(self, spec: dict) -> None:
+    `fusion` is the fusion module's class (the strategy registry's entry names it); it is
+    built with the spec's `fusion_options`.
+    """
+
+    def __init__(self, spec: dict, fusion: type[nn.Module]) -> None:
         super().__init__()
         self.spec = spec
         self.modalities = sorted(spec["modalities"])
@@ -46,10 +36,10 @@ class MultimodalClassifier(nn.Module):
             {m: build_encoder(spec["modalities"][m], spec) for m in self.modalities}
         )
         num_classes = len(spec["classes"])
-        self.fusion = build_fusion(
-            spec["fusion"], {m: dim for m in self.modalities}, spec["hidden_dim"], num_classes,
-            spec["dropout"], spec.get("fusion_options"),
-        )
+        options = typed_settings(fusion.Settings, spec["fusion_options"],
+                                 f"training.model.fusion_options.{spec['fusion']}")
+        self.fusion = fusion(FusionShape({m: dim for m in self.modalities}, spec["hidden_dim"],
+                                         num_classes, spec["dropout"]), options)
         self.head = nn.Identity() if getattr(self.fusion, "produces_logits", False) else (
             nn.Sequential(
                 nn.Linear(self.fusion.output_dim, spec["hidden_dim"]), nn.ReLU(inplace=True),
@@ -87,11 +77,6 @@ class MultimodalClassifier(nn.Module):
         if not with_unimodal:
             return fused
         return fused, {m: self.unimodal_heads[m](e) for m, e in embeddings.items()}
-
-
-def build_model(spec: dict) -> nn.Module:
-    """The model a spec describes: a linear reference baseline or a fusion classifier."""
-    return LINEAR_MODELS.get(spec["fusion"], MultimodalClassifier)(spec)
 
 
 def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:

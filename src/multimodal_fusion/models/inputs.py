@@ -13,9 +13,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from multimodal_fusion.core.config import typed_settings
-from multimodal_fusion.fusion import modalities_for, strategy_options
-from multimodal_fusion.modalities import MODALITY_NAMES
+from multimodal_fusion.modalities import modality_names
 from multimodal_fusion.modalities.common import FeatureTable
 
 ModelInputs = dict[str, np.ndarray]
@@ -113,7 +111,7 @@ def assemble_model_inputs(manifest: pd.DataFrame, tables: dict[str, FeatureTable
         arrays[f"{modality}_encoder_options"] = table["encoder_options"]
     if not modalities_of(arrays):
         raise ValueError(
-            f"no training sample has any modality ({', '.join(MODALITY_NAMES)}): give the "
+            f"no training sample has any modality ({', '.join(modality_names())}): give the "
             "manifest an image, text or audio column with cells filled in, or name tabular "
             "columns in tabular.preprocessing")
     return arrays
@@ -124,34 +122,29 @@ def modalities_of(model_inputs: ModelInputs) -> list[str]:
     return sorted(key.removesuffix("_present") for key in model_inputs if key.endswith("_present"))
 
 
-def model_spec(model_inputs: ModelInputs, settings: dict) -> dict:
-    """The classifier spec for these inputs, each modality with the encoder its features name.
+def model_spec(model_inputs: ModelInputs, modalities: list[str], settings: ModelSettings) -> dict:
+    """The spec of a model of these modalities, each with the encoder its features name.
 
-    A unimodal baseline's spec keeps only its modality, so its model never sees the others;
-    the spec keeps only the chosen strategy's options, complete.
+    The strategy registry adds which strategy the model is and that strategy's options.
     """
-    chosen = typed_settings(ModelSettings, settings, "training.model")
-    unknown = sorted(set(chosen.standardise) - set(MODALITY_NAMES))
+    unknown = sorted(set(settings.standardise) - set(modality_names()))
     if unknown:
         raise ValueError(f"training.model.standardise names {', '.join(unknown)}; choose among "
-                         f"{', '.join(MODALITY_NAMES)}")
-    modalities = {}
-    for modality in modalities_for(chosen.fusion, modalities_of(model_inputs)):
-        shape = list(model_inputs[modality].shape[1:])
-        modalities[modality] = {
+                         f"{', '.join(modality_names())}")
+    specs = {}
+    for modality in modalities:
+        specs[modality] = {
             "encoder": str(model_inputs[f"{modality}_encoder"]),
-            "input_shape": shape,
-            "standardise": modality in chosen.standardise,
+            "input_shape": list(model_inputs[modality].shape[1:]),
+            "standardise": modality in settings.standardise,
             **json.loads(str(model_inputs[f"{modality}_encoder_options"])),
         }
     return {
         "classes": sorted(set(model_inputs["label"].tolist())),
-        "modalities": modalities,
-        "fusion": chosen.fusion,
-        "fusion_options": strategy_options(chosen.fusion, chosen.fusion_options),
-        "embedding_dim": chosen.embedding_dim,
-        "hidden_dim": chosen.hidden_dim,
-        "dropout": chosen.dropout,
+        "modalities": specs,
+        "embedding_dim": settings.embedding_dim,
+        "hidden_dim": settings.hidden_dim,
+        "dropout": settings.dropout,
     }
 
 

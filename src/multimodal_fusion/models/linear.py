@@ -125,6 +125,3 @@ class LinearLate(nn.Module):
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         return self.design(inputs, present) @ self.stack_weight.T + self.stack_bias
 
-
-LINEAR_MODELS: dict[str, type[nn.Module]] = {"linear_early": LinearEarly,
-                                             "linear_late": LinearLate}

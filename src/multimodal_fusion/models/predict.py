@@ -7,9 +7,9 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from multimodal_fusion.core.device import autocast
-from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import Batch
 
 
@@ -20,7 +20,7 @@ class Samples(Protocol):
 
 
 @torch.no_grad()
-def predict_proba(model: MultimodalClassifier, samples: Samples, batch_size: int = 256,
+def predict_proba(model: nn.Module, samples: Samples, batch_size: int = 256,
                   bf16: bool = False) -> np.ndarray:
     """Class probabilities for every sample, in order, computed on the model's device and
     brought back once (a copy per part would wait on the device each time)."""

@@ -33,9 +33,6 @@ def feature_recipe(settings: dict[str, dict], fitted: dict[str, dict],
 
 def recipe_of(spec: dict, source: str) -> dict[str, dict]:
     """The model's recipe, or an error saying how to get a model that has one."""
-    if "skipped" in spec:
-        raise NoRecipeError(f"{source} is the record of a skipped strategy ({spec['skipped']}), "
-                            "not a model; choose a version `train` saved")
     if RECIPE not in spec:
         raise NoRecipeError(f"{source} was saved without the recipe of its inputs (models of "
                             "`train` keep one since inference exists); train it again with "

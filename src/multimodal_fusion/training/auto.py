@@ -9,7 +9,7 @@ short search and a refit on the suite and ranks the candidates more reliably (se
 benchmarks/README.md). What was tried, what each scored, what it cost and why the winner
 won are recorded in the model's spec, stored with the model and reported with its
 metrics; the seconds are those of the candidates' trainings, so they stay true when
-`compare` reuses a training its own namespace already ran (`training.memo`). The test
+`compare` reuses a training its own namespace already ran (`training.reuse`). The test
 split is never looked at.
 """
 
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from torch import nn
 
 from multimodal_fusion.core.config import typed_settings
-from multimodal_fusion.fusion import AUTO, check_strategy
 from multimodal_fusion.models.inputs import ModelInputs
 
 logger = logging.getLogger(__name__)
+# How to train one strategy: (model inputs, training settings, seed) -> (model, history).
 Trainer = Callable[[ModelInputs, dict, int], tuple[nn.Module, list[dict]]]
 
 
@@ -37,10 +37,8 @@ class AutoSettings:
     max_epochs: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.candidates or AUTO in self.candidates:
+        if not self.candidates or "auto" in self.candidates:
             raise ValueError("training.auto.candidates: list one or more strategies, not auto")
-        for candidate in self.candidates:
-            check_strategy(candidate)
 
 
 def with_fusion(settings: dict, fusion: str, **fit: object) -> dict:

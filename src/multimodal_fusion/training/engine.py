@@ -9,6 +9,7 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,17 +22,17 @@ from tqdm.auto import tqdm
 
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.device import autocast, select_device, uses_bf16
-from multimodal_fusion.fusion import AUTO
 from multimodal_fusion.models.classifier import MultimodalClassifier
-from multimodal_fusion.models.inputs import Batch, ModelInputs, model_spec
-from multimodal_fusion.models.linear import LINEAR_MODELS
+from multimodal_fusion.models.inputs import Batch, ModelInputs
 from multimodal_fusion.models.predict import Samples, predict_proba
 from multimodal_fusion.training.augmentation import augment_batch, augmentation
-from multimodal_fusion.training.auto import choose_and_fit
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
 from multimodal_fusion.training.data import SplitData, choose_placement, plan_epoch
 from multimodal_fusion.training.distributed import Cluster, current_cluster, from_main, join
-from multimodal_fusion.training.linear import fit_linear_reference
+
+if TYPE_CHECKING:
+    from multimodal_fusion.training.auto import Trainer
+    from multimodal_fusion.training.strategies import Strategy
 
 logger = logging.getLogger(__name__)
 SCHEDULES = ("cosine", "one_cycle", "constant")
@@ -320,48 +321,39 @@ def fit_classifier(model: MultimodalClassifier, train: SplitData, val: SplitData
     return progress.history
 
 
-def train_on_inputs(model_inputs: ModelInputs, settings: dict,
-                    seed: int) -> tuple[MultimodalClassifier, list[dict]]:
-    """Build the classifier that `settings["model"]` describes for these inputs and fit it.
+def fit_network(strategy: Strategy, model_inputs: ModelInputs, settings: dict, seed: int,
+                train: Trainer) -> tuple[MultimodalClassifier, list[dict]]:
+    """Build the network `strategy` describes for these inputs and fit it.
 
-    Seeding comes first, so the initial weights, modality dropout and shuffling all follow
-    from the one seed; an encoder whose spec names a weights file starts from it (only here,
-    never when a trained model is rebuilt). The model comes back on the CPU, ready to save,
-    its spec recording how it was trained (`trained_with`: device, batch size, learning
-    rate, where the data was). A linear reference baseline is fitted by scikit-learn
-    instead (`training.linear`), and `auto` chooses a strategy on validation first
-    (`training.auto`).
+    An encoder whose spec names a weights file starts from it (only here, never when a
+    trained model is rebuilt). The model comes back on the CPU, ready to save, its spec
+    recording how it was trained (`trained_with`: device, batch size, learning rate, where
+    the data was). A network trains no other strategy, so `train` goes unused here.
     """
-    seed_everything(seed)
-    typed_settings(TrainingGroups, settings, "training")
-    fit = typed_settings(FitSettings, settings["fit"], "training.fit")
-    if settings["model"].get("fusion") == AUTO:
-        return choose_and_fit(model_inputs, settings, seed, train_on_inputs)
-    if settings["model"].get("fusion") in LINEAR_MODELS:
-        return fit_linear_reference(model_inputs, settings, seed)
-    model = MultimodalClassifier(model_spec(model_inputs, settings["model"]))
+    chosen = typed_settings(FitSettings, settings["fit"], "training.fit")
+    model = strategy.model(strategy.spec(model_inputs, settings["model"]))
     for modality, spec in model.spec["modalities"].items():
         if spec.get("weights"):
             model.encoders[modality].load_backbone(spec["weights"])
     cluster = current_cluster()
-    device = join(cluster, select_device(fit.device))
-    fit = resolved_fit(fit, device, int((model_inputs["split"] == "train").sum()))
+    device = join(cluster, select_device(chosen.device))
+    fit = resolved_fit(chosen, device, int((model_inputs["split"] == "train").sum()))
     placement = choose_placement(model_inputs, model.spec, fit.data_placement,
                                  fit.memory_budget_mb, fit.loader_workers, device)
-    train, val = (SplitData(model_inputs, split, model.spec, device, placement)
-                  for split in ("train", "val"))
+    train_split, val = (SplitData(model_inputs, split, model.spec, device, placement)
+                        for split in ("train", "val"))
     logger.info("Training on %s%s%s: %d train samples, batch size %d, learning rate %.4g; %s",
                 device, " with bf16 autocast" if uses_bf16(device, fit.mixed_precision) else "",
                 f", rank {cluster.rank} of {cluster.world_size}" if cluster.distributed else "",
-                len(train), fit.batch_size, fit.learning_rate, placement.describe(device))
+                len(train_split), fit.batch_size, fit.learning_rate, placement.describe(device))
     checkpoints = None
     if fit.checkpoint_dir:
         key = run_key(model.spec, {**settings, "fit": asdict(fit)}, seed, model_inputs)
         checkpoints = CheckpointStore(fit.checkpoint_dir, key)
-    history = fit_classifier(model, train, val, fit, seed, cluster, checkpoints)
+    history = fit_classifier(model, train_split, val, fit, seed, cluster, checkpoints)
     model.spec["trained_with"] = {
         "device": str(device), "batch_size": fit.batch_size, "learning_rate": fit.learning_rate,
-        "batch_size_setting": settings["fit"].get("batch_size", FitSettings.batch_size),
+        "batch_size_setting": chosen.batch_size,
         "streamed": placement.streamed, "data": placement.describe(device),
         "compiled": fit.compile}
     return model.cpu(), history

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,8 +20,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, log_loss
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
-from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split, model_spec
-from multimodal_fusion.models.linear import LINEAR_MODELS, LinearLate, fixed_vector
+from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split
+from multimodal_fusion.models.linear import LinearLate, fixed_vector
+
+if TYPE_CHECKING:
+    from multimodal_fusion.training.auto import Trainer
+    from multimodal_fusion.training.strategies import Strategy
 
 logger = logging.getLogger(__name__)
 C_GRID = (0.01, 0.1, 1.0, 10.0)
@@ -109,12 +114,13 @@ def fit_late_members(model: LinearLate, train: Batch, val: Batch, seed: int) -> 
 
 
 @torch.no_grad()
-def fit_linear_reference(model_inputs: ModelInputs, settings: dict,
-                         seed: int) -> tuple[torch.nn.Module, list[dict]]:
-    """`linear_early` or `linear_late` for these inputs, and a one-entry history."""
+def fit_linear_reference(strategy: Strategy, model_inputs: ModelInputs, settings: dict,
+                         seed: int, train: Trainer) -> tuple[torch.nn.Module, list[dict]]:
+    """`linear_early` or `linear_late` for these inputs, and a one-entry history; a linear
+    reference trains no other strategy, so `train` goes unused here."""
     started = time.perf_counter()
-    spec = model_spec(model_inputs, settings["model"])
-    model = LINEAR_MODELS[spec["fusion"]](spec)
+    spec = strategy.spec(model_inputs, settings["model"])
+    model = strategy.model(spec)
     train = batch_for_split(model_inputs, "train", spec)
     val = batch_for_split(model_inputs, "val", spec)
     fit_scalers(model, train)

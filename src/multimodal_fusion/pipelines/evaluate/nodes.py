@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+from torch import nn
 
-from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import ModelInputs, assemble_model_inputs
 from multimodal_fusion.runs.record import changed_files, data_fingerprint
 from multimodal_fusion.serving.inference import recipe_features, recipe_of
@@ -36,7 +36,7 @@ def check_data_unchanged(split: pd.DataFrame, record: dict, run: dict) -> pd.Dat
     return split
 
 
-def rebuild_model_inputs(split: pd.DataFrame, model: MultimodalClassifier, cache: str | None,
+def rebuild_model_inputs(split: pd.DataFrame, model: nn.Module, cache: str | None,
                          workers: int | str | None, seed: int) -> ModelInputs:
     """The model's inputs on its own split, made with the recipe the model keeps."""
     recipe = recipe_of(model.spec, "the fusion_model version loaded")

@@ -1,20 +1,14 @@
-"""`evaluation`: predictions, metrics and plots on the test split, then what the model leans on.
+"""`evaluation`: predictions and metrics on the test split, then what the model leans on.
 
-`scoring` (predictions, metrics, confusion matrix) is what every strategy of `compare`
-gets too; the modality analysis is the trained model's.
+`scoring` (predictions and metrics) is what `evaluate` runs again on a stored model; the
+modality analysis, the plots, the record and the report are the trained model's.
 """
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import (
-    analyse_modalities,
-    compute_test_metrics,
-    plot_confusion_matrix,
-    plot_run,
-    predict_test_split,
-    record_run,
-    write_report,
-)
+from multimodal_fusion.evaluation.scoring import predict_test_split, score_test_split
+
+from .nodes import analyse_modalities, plot_run, record_run, write_report
 
 PLOTS = ["training_curves_plot", "confusion_plot", "reliability_plot", "contributions_plot",
          "robustness_plot"]
@@ -24,12 +18,10 @@ def scoring_pipeline() -> Pipeline:
     return Pipeline([
         node(predict_test_split, inputs=["fusion_model", "model_inputs", "split_manifest"],
              outputs="test_predictions", name="predict_test_split"),
-        node(compute_test_metrics,
+        node(score_test_split,
              inputs=["test_predictions", "fusion_model", "training_history",
                      "manifest_demo_metadata", "params:evaluation"],
-             outputs="metrics", name="compute_test_metrics"),
-        node(plot_confusion_matrix, inputs=["test_predictions", "fusion_model"],
-             outputs="confusion_matrix", name="plot_confusion_matrix"),
+             outputs="metrics", name="score_test_split"),
     ])
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from multimodal_fusion.models.classifier import MultimodalClassifier
+from torch import nn
+
 from multimodal_fusion.serving.export import export_onnx
 from multimodal_fusion.serving.inference import recipe_of
 
 logger = logging.getLogger(__name__)
 
 
-def export_model(model: MultimodalClassifier) -> bytes:
+def export_model(model: nn.Module) -> bytes:
     """The stored model as ONNX, with its spec (classes, feature recipe) in the metadata."""
     recipe_of(model.spec, "the fusion_model version loaded")
     exported = export_onnx(model)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+from torch import nn
 
 from multimodal_fusion.contract.quarantine import screen_manifest
 from multimodal_fusion.modalities.common import FeatureTable, WorkersSetting, resolve_workers
-from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.serving.inference import (
     inference_batch,
@@ -21,7 +21,7 @@ from multimodal_fusion.serving.inference import (
 logger = logging.getLogger(__name__)
 
 
-def validate_new_samples(manifest: pd.DataFrame, settings: dict, model: MultimodalClassifier,
+def validate_new_samples(manifest: pd.DataFrame, settings: dict, model: nn.Module,
                          workers: WorkersSetting) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check the new samples as training checks its own; labels are not needed."""
     recipe = recipe_of(model.spec, "the fusion_model version loaded")
@@ -29,7 +29,7 @@ def validate_new_samples(manifest: pd.DataFrame, settings: dict, model: Multimod
                            resolve_workers(workers), labelled=False)
 
 
-def compute_new_features(manifest: pd.DataFrame, model: MultimodalClassifier,
+def compute_new_features(manifest: pd.DataFrame, model: nn.Module,
                          cache: str | None, workers: WorkersSetting,
                          seed: int) -> dict[str, FeatureTable]:
     """Each modality the model reads, made as it was for training (the model's recipe)."""
@@ -37,7 +37,7 @@ def compute_new_features(manifest: pd.DataFrame, model: MultimodalClassifier,
                            cache, workers, seed)
 
 
-def predict_new_samples(model: MultimodalClassifier, features: dict[str, FeatureTable],
+def predict_new_samples(model: nn.Module, features: dict[str, FeatureTable],
                         manifest: pd.DataFrame) -> pd.DataFrame:
     """The predicted class and every class's probability per sample, with its extra columns."""
     batch = inference_batch(manifest, features, model.spec)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+from torch import nn
 
 from multimodal_fusion.modalities.common import FeatureTable
-from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import ModelInputs, assemble_model_inputs
 from multimodal_fusion.serving.inference import RECIPE, feature_recipe
-from multimodal_fusion.training.engine import train_on_inputs
+from multimodal_fusion.training.strategies import train
 
 
 def build_model_inputs(manifest: pd.DataFrame, **features: FeatureTable) -> ModelInputs:
@@ -26,10 +26,10 @@ def collect_feature_recipe(**parts: dict) -> dict[str, dict]:
 
 
 def train_model(model_inputs: ModelInputs, settings: dict, seed: int,
-                recipe: dict) -> tuple[MultimodalClassifier, list[dict]]:
+                recipe: dict) -> tuple[nn.Module, list[dict]]:
     """Build the classifier for these inputs and fit it with early stopping; it keeps the
     recipe of the inputs it reads, so inference makes them the same way."""
-    model, history = train_on_inputs(model_inputs, settings, seed)
+    model, history = train(model_inputs, settings, seed)
     model.spec[RECIPE] = feature_recipe(recipe["settings"], recipe["fitted"],
                                         list(model.spec["modalities"]))
     return model, history

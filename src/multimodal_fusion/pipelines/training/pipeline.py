@@ -2,18 +2,22 @@
 
 from kedro.pipeline import Pipeline, node
 
-from multimodal_fusion.modalities import MODALITY_NAMES, registered
+from multimodal_fusion.modalities import modality_names, registered
 
 from .nodes import build_model_inputs, collect_feature_recipe, train_model
 
 
+def model_inputs_pipeline() -> Pipeline:
+    """The model inputs alone, which `compare` feeds to every strategy."""
+    features = {name: f"{name}_features" for name in modality_names()}
+    return Pipeline([node(build_model_inputs, inputs={"manifest": "split_manifest", **features},
+                          outputs="model_inputs", name="build_model_inputs")])
+
+
 def create_pipeline(**kwargs) -> Pipeline:
-    features = {name: f"{name}_features" for name in MODALITY_NAMES}
-    recipe = {name: f"params:{name}" for name in MODALITY_NAMES} | {
+    recipe = {name: f"params:{name}" for name in modality_names()} | {
         f"{m.name}_fitted": f"{m.name}_fitted" for m in registered() if m.fits}
-    return Pipeline([
-        node(build_model_inputs, inputs={"manifest": "split_manifest", **features},
-             outputs="model_inputs", name="build_model_inputs"),
+    return model_inputs_pipeline() + Pipeline([
         node(collect_feature_recipe, inputs=recipe, outputs="feature_recipe",
              name="collect_feature_recipe"),
         node(train_model, inputs=["model_inputs", "params:training", "params:seed",

@@ -1,38 +1,51 @@
+"""The strategy registry: every network it names trains through every pattern of missing
+modalities, the baselines follow the modality registry, options are per strategy, and a new
+strategy is a module and one entry."""
+
 import itertools
 
+import numpy as np
 import pytest
 import torch
+from torch import Tensor, nn
 from torch.nn import functional
 
+from helpers import TOY_SETTINGS, toy_inputs
 from multimodal_fusion.core.device import autocast
-from multimodal_fusion.fusion import (
-    FUSION_STRATEGIES,
-    UNIMODAL_BASELINES,
-    applies_to,
-    build_fusion,
-    modalities_for,
-    selected,
+from multimodal_fusion.datasets import TorchModelDataset
+from multimodal_fusion.fusion.common import FusionShape, NoOptions
+from multimodal_fusion.modalities import modality_names
+from multimodal_fusion.pipelines import compare
+from multimodal_fusion.training import strategies
+from multimodal_fusion.training.strategies import (
+    FUSION,
+    UNIMODAL,
+    build_model,
+    every_strategy,
+    named,
+    network,
+    of_kind,
     strategy_options,
+    train,
 )
-from multimodal_fusion.modalities import MODALITY_NAMES
-from multimodal_fusion.models.classifier import MultimodalClassifier
 
 MODALITIES = ("audio", "image", "tabular", "text")
 SHAPES = {"image": [3, 8, 8], "text": [12], "audio": [10], "tabular": [5]}
-NEURAL = (*FUSION_STRATEGIES, *UNIMODAL_BASELINES)
+NEURAL = (*of_kind(FUSION), *of_kind(UNIMODAL))
 SUBSETS = [c for r in range(len(MODALITIES) + 1) for c in itertools.combinations(MODALITIES, r)]
 
 
-def make_model(strategy: str, seed: int = 0, options: dict | None = None) -> MultimodalClassifier:
-    modalities = modalities_for(strategy, list(MODALITIES))
+def make_model(strategy: str, seed: int = 0, options: dict | None = None) -> nn.Module:
+    modalities = named(strategy).modalities(list(MODALITIES))
     spec = {
         "classes": ["a", "b", "c"], "fusion": strategy, "fusion_options": options or {},
         "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0,
         "modalities": {m: {"encoder": "small_cnn" if m == "image" else "mlp",
                            "input_shape": SHAPES[m], "standardise": False} for m in modalities},
     }
+    spec["fusion_options"] = strategy_options(strategy, {strategy: options} if options else {})
     torch.manual_seed(seed)
-    return MultimodalClassifier(spec).eval()
+    return build_model(spec).eval()
 
 
 def inputs(batch: int = 5, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -103,67 +116,63 @@ def test_deterministic_under_a_seed(strategy):
 
 
 def test_unimodal_baselines_follow_the_modality_registry_and_keep_only_their_modality():
-    assert set(UNIMODAL_BASELINES) == {f"{m}_only" for m in MODALITY_NAMES}
+    assert of_kind(UNIMODAL) == [f"{m}_only" for m in modality_names()]
     assert make_model("text_only").modalities == ["text"]
     assert make_model("tabular_only").modalities == ["tabular"]
     with pytest.raises(ValueError, match="needs audio features"):
-        modalities_for("audio_only", ["image", "text"])
-    assert not applies_to("audio_only", ["image", "text"])
-    assert applies_to("concat", ["text"]) and not applies_to("concat", [])
-
-
-def test_fixed_weights_silence_a_zero_weighted_modality():
-    model = make_model("weighted_sum",
-                       options={"weights": {"image": 1, "text": 0, "audio": 2, "tabular": 1}})
-    original = inputs()
-    changed = {**original, "text": original["text"] * 50}
-    torch.testing.assert_close(model(original, presence()), model(changed, presence()))
+        named("audio_only").modalities(["image", "text"])
+    assert named("audio_only").unusable(["image", "text"]) == "no training sample has audio"
+    assert named("concat").unusable(["text"]) is None and named("concat").unusable([])
 
 
 def test_unknown_strategy_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown fusion strategy 'magic'.*low_rank.*image_only"):
-        build_fusion("magic", {"text": 4}, hidden_dim=8, num_classes=2)
-
-
-def test_fixed_weights_must_weigh_every_modality():
-    with pytest.raises(ValueError, match="lack tabular"):
-        make_model("weighted_sum", options={"weights": {"image": 1, "text": 0, "audio": 2}})
+        named("magic")
 
 
 def test_options_are_per_strategy_and_a_misspelt_key_is_named():
     options = {"low_rank": {"rank": 2}, "tensor": {"tensor_dim": 3}}
     assert strategy_options("low_rank", options) == {"rank": 2}
-    assert strategy_options("transformer", options) == {"heads": 4, "layers": 2}
     assert strategy_options("concat", options) == {}
+    assert strategy_options("linear_late", options) == strategy_options("text_only", options) == {}
     with pytest.raises(ValueError, match=r"fusion_options: unknown key 'rnak'.*low_rank"):
         strategy_options("concat", {"rnak": 4})
     with pytest.raises(ValueError, match=r"fusion_options.low_rank: unknown key 'rnak'.*rank"):
         strategy_options("concat", {"low_rank": {"rnak": 4}})
     with pytest.raises(ValueError, match=r"fusion_options.tensor: unknown key 'rank'.*tensor_dim"):
-        build_fusion("tensor", {"text": 4}, hidden_dim=8, num_classes=2, options={"rank": 4})
+        strategy_options("tensor", {"tensor": {"rank": 4}})
     assert make_model("low_rank", options={"rank": 2}).fusion.rank_weights.shape == (1, 2)
 
 
-@pytest.mark.parametrize("strategy", ["tensor", "low_rank"])
-def test_a_product_of_modalities_does_not_grow_as_a_power_of_the_embeddings(strategy):
-    dims = {m: 6 for m in MODALITIES}
-    fusion = build_fusion(strategy, dims, hidden_dim=16, num_classes=3)
-    generator = torch.Generator().manual_seed(0)
-    embeddings = {m: torch.randn(5, 6, generator=generator) for m in MODALITIES}
-    for scale in (10.0, 100.0, 1000.0):
-        fused = fusion({m: z * scale for m, z in embeddings.items()}, presence())
-        assert torch.allclose(fused.std(dim=1, unbiased=False), torch.ones(5), atol=0.02)
+class MaxFusion(nn.Module):
+    """A toy strategy: the largest value of each feature over the modalities present."""
+
+    Settings = NoOptions
+
+    def __init__(self, shape: FusionShape, settings: NoOptions) -> None:
+        super().__init__()
+        self.modalities = sorted(shape.embedding_dims)
+        self.output_dim = shape.embedding_dims[self.modalities[0]]
+
+    def forward(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+        stacked = torch.stack([embeddings[m].masked_fill(~present[m].bool().unsqueeze(1), -1e4)
+                               for m in self.modalities], dim=1)
+        return stacked.max(dim=1).values.clamp_min(-1e3)
 
 
-def test_linear_references_are_not_fusion_modules():
-    with pytest.raises(ValueError, match="linear_late is a logistic regression"):
-        build_fusion("linear_late", {"text": 4}, hidden_dim=8, num_classes=2)
-
-
-def test_compare_selects_all_strategies_or_the_listed_ones():
-    assert selected("gated", "all")
-    assert selected("gated", ["gated", "linear_early"]) and not selected("concat", ["gated"])
-    assert selected("linear_early", ["gated"]) and selected("linear_late", "concat")
-    assert selected("concat", "concat")
-    with pytest.raises(ValueError, match="unknown fusion strategy 'gatd'"):
-        selected("concat", ["gatd"])
+def test_a_new_strategy_is_its_module_and_one_registry_entry(monkeypatch, tmp_path):
+    monkeypatch.setitem(strategies.STRATEGIES, "max", network("max", MaxFusion))
+    assert "max" in of_kind(FUSION) and "max" in every_strategy()
+    settings = {**TOY_SETTINGS, "model": {**TOY_SETTINGS["model"], "fusion": "max"}}
+    model, history = train(toy_inputs(), settings, seed=0)
+    assert isinstance(model.fusion, MaxFusion) and history
+    stored = TorchModelDataset(str(tmp_path / "model.safetensors"))
+    stored.save(model)
+    batch = {m: torch.zeros(2, *model.spec["modalities"][m]["input_shape"])
+             for m in model.modalities}
+    mask = {m: torch.ones(2, dtype=torch.bool) for m in model.modalities}
+    np.testing.assert_array_equal(stored.load()(batch, mask).detach(),
+                                  model.eval()(batch, mask).detach())
+    pipeline = compare.create_pipeline()
+    assert "max" in {n.namespace for n in pipeline.nodes}
+    assert "max_metrics" in next(n for n in pipeline.nodes if n.name == "build_leaderboard").inputs
