@@ -8,7 +8,7 @@ its split):
 Everything is measured in this one process, as ratios against a baseline measured here too:
 - items/s of each modality's steps alone, in this process (one worker);
 - the `features` pipeline through a KedroSession with an empty cache folder (cold, with the
-  default `feature_workers: auto`), then again with the folder it filled (cached);
+  default `extraction.workers: auto`), then again with the folder it filled (cached);
 - audio preprocessing + MFCC in one process against the worker-process path with every
   core, worker start-up included, on the demo and on the demo's clips four times over. (The
   pipeline itself starts workers only when the work left would take over 10 s.)
@@ -28,9 +28,9 @@ from joblib.externals.loky import get_reusable_executor
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from multimodal_fusion.modalities import common
+from multimodal_fusion.core import parallel
+from multimodal_fusion.core.parallel import resolve_workers
 from multimodal_fusion.modalities.audio import AudioPreprocessing, clip_features, preprocess_clips
-from multimodal_fusion.modalities.common import resolve_workers
 from multimodal_fusion.modalities.image import extract_image_tensors, image_features
 from multimodal_fusion.modalities.text import (
     TextPreprocessing,
@@ -87,7 +87,7 @@ def audio_workers(manifest: pd.DataFrame, scratch: Path, workers: int) -> float:
         clip_features(manifest, store, {"extractor": "mfcc"}, workers)
 
     get_reusable_executor().shutdown(wait=True)
-    with patch.object(common, "PARALLEL_WORTH_SECONDS", 0.0):
+    with patch.object(parallel, "PARALLEL_WORTH_SECONDS", 0.0):
         return timed(both)
 
 
@@ -99,7 +99,7 @@ def four_times_over(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def features_run(cache: str, workers: int | str) -> float:
     """Seconds the `features` pipeline takes inside a session, Kedro's start-up excluded."""
-    params = {"feature_cache": cache, "feature_workers": workers}
+    params = {"extraction": {"cache": cache, "workers": workers}}
     with KedroSession.create(project_path=Path.cwd(), runtime_params=params) as session:
         return timed(lambda: session.run(pipeline_names=["features"]))
 

@@ -44,8 +44,8 @@ def plain_train() -> float:
     )
     from multimodal_fusion.evaluation.report import render_report
     from multimodal_fusion.evaluation.robustness import EvaluationSettings, modality_analysis
-    from multimodal_fusion.modalities import modality_names
-    from multimodal_fusion.modalities.common import resolve_workers
+    from multimodal_fusion.modalities import column_rules, manifest_columns, modality_names
+    from multimodal_fusion.modalities.common import extraction_settings
     from multimodal_fusion.models.inputs import assemble_model_inputs, batch_for_split
     from multimodal_fusion.models.predict import predict_proba
     from multimodal_fusion.runs.record import run_record
@@ -55,13 +55,13 @@ def plain_train() -> float:
 
     started = time.time()
     params = OmegaConfigLoader("conf", **CONFIG_LOADER_ARGS)["parameters"]
-    seed, workers = params["seed"], resolve_workers(params["feature_workers"])
+    seed, extraction = params["seed"], params["extraction"]
     preparation = params["data_preparation"]
-    kept, _ = screen_manifest(read_manifest(DEMO), preparation,
-                              params["tabular"]["preprocessing"], workers)
+    rules = column_rules({m: params[m]["preprocessing"] for m in modality_names()})
+    kept, _ = screen_manifest(read_manifest(DEMO, text_columns=manifest_columns()), preparation,
+                              rules, extraction_settings(extraction).processes)
     split = assign_splits(kept, preparation["test_size"], preparation["val_size"], seed)
-    tables = recipe_features(split, {m: params[m] for m in modality_names()},
-                             params["feature_cache"], workers, seed)
+    tables = recipe_features(split, {m: params[m] for m in modality_names()}, extraction, seed)
     inputs = assemble_model_inputs(split, tables)
     model, history = train(inputs, params["training"], seed)
     batch = batch_for_split(inputs, "test", model.spec)

@@ -132,7 +132,7 @@ def growth_part(data: Path, sizes: list[int], image_sizes: list[int], epochs: in
                            cwd=project, env=ENV, check=True, capture_output=True)
         for pixels in image_sizes:
             params = {"preset": "fast", "image.preprocessing.size": pixels,
-                      "feature_cache": data / "cache" / f"{size}x",
+                      "extraction.cache": data / "cache" / f"{size}x",
                       "training.fit.data_placement": "stream",
                       "training.fit.max_epochs": epochs, "training.fit.patience": epochs}
             for stage in STAGES:

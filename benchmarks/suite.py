@@ -161,7 +161,7 @@ def run_compare(dataset: str, manifest: Path, seed: int, data: Path, strategies:
     """One `compare` run: its leaderboard rows and wall seconds."""
     project = make_project(data / "projects" / dataset)
     params = merged({"manifest": str(manifest), "seed": seed,
-                     "feature_cache": str(data / "cache" / dataset),
+                     "extraction": {"cache": str(data / "cache" / dataset)},
                      "compare": {"strategies": strategies},
                      "training": {"fit": {"checkpoint_dir": None}}}, overrides)
     started = time.perf_counter()

@@ -166,7 +166,7 @@ def run_small(project: Path, pipeline: str, load_versions: dict | None = None, *
     bootstrap_project(project)
     """`pipeline` on a small, fast setting, everything it writes inside `project`."""
     params = {"preset": "fast", "image": {"preprocessing": {"size": 8}},
-              "feature_cache": str(project / "cache"),
+              "extraction": {"cache": str(project / "cache")},
               "training": {"fit": {"max_epochs": 3, "patience": 3, "batch_size": 16,
                                    "checkpoint_dir": str(project / "checkpoints")}}, **params}
     params["compare"] = {"trainings": str(project / "trainings"), **params.get("compare", {})}

@@ -17,10 +17,11 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.pipeline import Pipeline, node
 from kedro.runner import SequentialRunner
-from kedro_datasets.json import JSONDataset
 
 from helpers import make_project, run_small, write_samples
-from multimodal_fusion.hooks import pin_own_versions, restamp_versions
+from multimodal_fusion.datasets import RunJSONDataset
+from multimodal_fusion.hooks import pin_versions
+from multimodal_fusion.runs.versions import VersionError
 
 
 def text_manifest(folder: Path, classes: tuple[str, ...], per_class: int) -> Path:
@@ -33,7 +34,7 @@ def text_manifest(folder: Path, classes: tuple[str, ...], per_class: int) -> Pat
 
 
 def start_train(project: Path, manifest: Path) -> subprocess.Popen:
-    params = (f"manifest={manifest},preset=fast,feature_cache=null,"
+    params = (f"manifest={manifest},preset=fast,extraction.cache=null,"
               "training.fit.max_epochs=3,training.fit.patience=3")
     return subprocess.Popen(
         [sys.executable, "-m", "kedro", "run", "--pipeline=train", f"--params={params}"],
@@ -60,35 +61,42 @@ def test_two_train_runs_at_once_with_different_manifests_each_describe_their_own
     assert samples == {12, 6}  # each test split, a fifth of its own manifest
 
 
-def test_a_run_reads_the_version_it_saved_not_a_newer_one_on_disk(tmp_path):
-    path = tmp_path / "report.json"
-    catalog = DataCatalog({"report": JSONDataset(
-        filepath=str(path), version=Version(None, "2026-01-01T00.00.00.000Z")),
-        "echo": MemoryDataset()})
-    newer = path / "2026-06-01T00.00.00.000Z" / "report.json"
-    newer.parent.mkdir(parents=True)
-    newer.write_text('"a run that started later and finished first"')
+def report_dataset(folder: Path, name: str = "report") -> RunJSONDataset:
+    return RunJSONDataset(filepath=str(folder / f"{name}.json"),
+                          version=Version(None, "2026-01-01T00.00.00.000Z"))
+
+
+def test_a_run_saves_under_its_own_version_and_reads_that_not_a_newer_one(tmp_path):
+    """A run that started later and finished first left a newer version; and two runs
+    started in one millisecond got Kedro's one session version: neither is read or hit."""
+    catalog = DataCatalog({"report": report_dataset(tmp_path), "echo": MemoryDataset()})
+    for taken in ("2026-01-01T00.00.00.000Z", "2026-06-01T00.00.00.000Z"):
+        (tmp_path / "report.json" / taken).mkdir(parents=True)
+        (tmp_path / "report.json" / taken / "report.json").write_text('"another run\'s"')
     pipeline = Pipeline([node(lambda: "this run's", None, "report", name="write"),
                          node(lambda report: report, "report", "echo", name="read")])
-    pin_own_versions(pipeline, catalog)
+    assert pin_versions(pipeline, catalog, "2026-07-01T00.00.00.000Z", {}) is None
     SequentialRunner().run(pipeline, catalog)
     assert catalog.load("echo") == "this run's"
+    saved = tmp_path / "report.json" / "2026-07-01T00.00.00.000Z" / "report.json"
+    assert json.loads(saved.read_text()) == "this run's"
 
 
-def test_runs_stamped_with_the_same_millisecond_still_save_apart(tmp_path):
-    """Two runs started at once can get one Kedro version; the one that waited restamps."""
-    path = tmp_path / "report.json"
-    taken = "2026-01-01T00.00.00.000Z"
-    (path / taken).mkdir(parents=True)
-    (path / taken / "report.json").write_text('"the first run"')
-    catalog = DataCatalog({"report": JSONDataset(filepath=str(path),
-                                                 version=Version(None, taken))})
-    pipeline = Pipeline([node(lambda: "the second run's", None, "report", name="write")])
-    version = restamp_versions(pipeline, catalog)
+def test_a_run_reads_every_stored_dataset_at_one_stored_runs_version(tmp_path):
+    catalog = DataCatalog({name: report_dataset(tmp_path, name) for name in ("model", "record")}
+                          | {"out": MemoryDataset()})
+    for name, versions in {"model": ("v1", "v2", "v3"), "record": ("v1", "v2")}.items():
+        for version in versions:
+            (tmp_path / f"{name}.json" / version).mkdir(parents=True)
+            (tmp_path / f"{name}.json" / version / f"{name}.json").write_text(f'"{version}"')
+    pipeline = Pipeline([node(lambda model, record: (model, record), ["model", "record"],
+                              "out", name="read")])
+    assert pin_versions(pipeline, catalog, "now", {}) == "v2", "the newest they all have"
     SequentialRunner().run(pipeline, catalog)
-    assert version > taken
-    assert json.loads((path / version / "report.json").read_text()) == "the second run's"
-    assert json.loads((path / taken / "report.json").read_text()) == "the first run"
+    assert catalog.load("out") == ("v2", "v2")
+    assert pin_versions(pipeline, catalog, "now", {"model": "v1"}) == "v1"
+    with pytest.raises(VersionError, match="record has no version v3, which --load-versions"):
+        pin_versions(pipeline, catalog, "now", {"model": "v3"})
 
 
 def kedro(project: Path, *args: str) -> subprocess.Popen:

@@ -1,4 +1,5 @@
-"""Project hooks."""
+"""Project hooks: runs kept apart and versioned, the demo built when a run needs it, torchrun's
+other ranks kept from writing, and MLflow tracking where configured."""
 
 from __future__ import annotations
 
@@ -11,20 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from kedro.framework.project import pipelines
-from kedro.io import (
-    AbstractVersionedDataset,
-    CatalogProtocol,
-    DatasetError,
-    MemoryDataset,
-    Version,
-)
-from kedro.io.core import generate_timestamp
+from kedro.io import CatalogProtocol, MemoryDataset
 from kedro.pipeline import Pipeline
-from kedro.runner import SequentialRunner
 
+from multimodal_fusion.datasets.versioned import RunVersioned
 from multimodal_fusion.demo.check import incomplete_demo_files
+from multimodal_fusion.demo.generator import DemoSettings, build_demo
 from multimodal_fusion.runs.lock import ProjectLock
+from multimodal_fusion.runs.versions import run_version, stored_run_version
 from multimodal_fusion.training.distributed import current_cluster
 
 logger = logging.getLogger(__name__)
@@ -32,9 +27,11 @@ logger = logging.getLogger(__name__)
 
 class RunIsolationHook:
     """A run reads only what it wrote: one run at a time in a project's `data/` (see
-    `runlock`), and the versions it evaluates are the ones it saved. Once it holds the
-    lock, the run's id (the version of all it saves), folder and start time become the
-    dataset `run_context`, for its run record.
+    `runs.lock`), everything it saves under one version taken once it holds the lock, and
+    every versioned dataset it reads either its own (this run's version) or of one stored
+    run (the version `--load-versions` names, else the newest stored run that has them all;
+    see `runs.versions`). The run's id (its version), folder, start time and the stored
+    version it reads become the dataset `run_context`, for its run record.
 
     It acts before every other hook, so the demo is built under the lock too. Under
     torchrun only rank 0 takes the lock: the other ranks write nothing
@@ -43,85 +40,64 @@ class RunIsolationHook:
 
     def __init__(self) -> None:
         self.lock: ProjectLock | None = None
+        self.load_versions: dict[str, str] = {}
+
+    @hook_impl
+    def after_catalog_created(self, load_versions: dict[str, str]) -> None:
+        self.load_versions = dict(load_versions or {})
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: CatalogProtocol) -> None:
-        run_id = run_params["run_id"]
+        version = run_params["run_id"]
         if current_cluster().is_main:
-            self._release()  # a run of this process that failed before it started
+            self.release()  # a run of this process that failed before it started
             self.lock = ProjectLock(Path(run_params["project_path"]) / "data")
-            names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
-            self.lock.acquire(f"kedro run --pipeline={names}")
-            run_id = restamp_versions(pipeline, catalog)
-            pin_own_versions(pipeline, catalog)
+            names = ",".join(run_params.get("pipeline_names") or ["__default__"])
+            self.lock.acquire(f"kedro run --pipelines={names}")
+            version = run_version()
+        stored = pin_versions(pipeline, catalog, version, self.load_versions)
         catalog["run_context"] = MemoryDataset({
-            "run_id": run_id, "project_path": run_params["project_path"],
-            "started": time.time(), "model_version": pin_model_companions(pipeline, catalog)})
+            "run_id": version, "project_path": run_params["project_path"],
+            "started": time.time(), "read_version": stored})
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        self._release()
+        self.release()
 
     @hook_impl
     def on_pipeline_error(self) -> None:
-        self._release()
+        self.release()
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Let the next run in, if this process holds the lock."""
         if self.lock is not None:
             self.lock.release()
             self.lock = None
 
 
-def restamp_versions(pipeline: Pipeline, catalog: CatalogProtocol) -> str:
-    """One version for everything the run saves, taken once it holds the lock; returned.
+def pin_versions(pipeline: Pipeline, catalog: CatalogProtocol, version: str,
+                 load_versions: dict[str, str]) -> str | None:
+    """Pin the versions of every versioned dataset the run touches; the stored run's version
+    it reads (None when it reads none).
 
-    Kedro stamps a run with its start time to the millisecond, so two runs started at once
-    can get the same version and the second would find its folders taken. A time taken
-    under the lock is later than the start of every run that held it before.
+    What the run writes is saved as `version`, and read back at `version` if the run reads
+    it too; what it only reads is read at one stored run's version (see
+    `runs.versions.stored_run_version`).
     """
-    version = generate_timestamp()
-    for name in sorted(pipeline.all_outputs()):
-        dataset = catalog.get(name)
-        own = getattr(dataset, "_version", None)
-        if isinstance(dataset, AbstractVersionedDataset) and own and own.save:
-            dataset._version = Version(own.load, version)
-    return version
-
-
-def pin_own_versions(pipeline: Pipeline, catalog: CatalogProtocol) -> None:
-    """Each versioned dataset the run writes and then reads loads this run's version.
-
-    Kedro otherwise loads the newest version on disk, which is another run's when one
-    started later and finished first.
-    """
+    written = pipeline.all_outputs()
     read = {name for each in pipeline.nodes for name in each.inputs}
-    for name in sorted(pipeline.all_outputs() & read):
-        dataset = catalog.get(name)
-        version = getattr(dataset, "_version", None)
-        if isinstance(dataset, AbstractVersionedDataset) and version and version.save:
-            dataset._version = Version(version.save, version.save)
-
-
-def pin_model_companions(pipeline: Pipeline, catalog: CatalogProtocol) -> str | None:
-    """A run that reads a stored model (`evaluate`, `inference`, `export`) reads what the
-    model's own run saved beside it, of the same version: its split, history, metrics and
-    record. The model's version is the one `--load-versions` names, else the newest; it
-    is returned (None when the run trains its own model, or none is stored yet).
-    """
-    if "fusion_model" not in pipeline.inputs():
-        return None
-    try:
-        version = catalog.get("fusion_model").resolve_load_version()
-    except DatasetError:
-        return None  # no model yet: loading it will say so
-    for name in sorted(pipeline.inputs() - {"fusion_model"}):
-        dataset = catalog.get(name)
-        own = getattr(dataset, "_version", None)
-        if (isinstance(dataset, AbstractVersionedDataset) and own and not own.load
-                and dataset._exists_function(str(dataset._get_versioned_path(version)))):
-            dataset._version = Version(version, own.save)
-    return version
+    ours = {name: dataset for name in sorted(written | read)
+            if isinstance(dataset := catalog.get(name), RunVersioned)}
+    stored = {name: dataset for name, dataset in ours.items() if name not in written}
+    stored_version = stored_run_version(
+        {name: dataset.stored_versions() for name, dataset in stored.items()}, load_versions)
+    for name, dataset in ours.items():
+        if name in written:
+            dataset.pin(save=version, load=version if name in read else None)
+        else:
+            dataset.pin(load=stored_version)
+    return stored_version
 
 
 class DemoDataHook:
@@ -129,8 +105,9 @@ class DemoDataHook:
 
     It acts only when the run reads the default (demo) manifest and that demo is absent or
     incomplete (a build cut short, a file deleted); a manifest the user names is never
-    replaced. Under torchrun only rank 0 may build it, so there the demo has to exist
-    beforehand.
+    replaced. It saves the demo as `kedro run --pipelines=demo_data` does, with the same
+    parameters, to the catalog's `demo`. Under torchrun only rank 0 may build it, so there
+    the demo has to exist beforehand.
     """
 
     @hook_impl
@@ -150,10 +127,12 @@ class DemoDataHook:
         if current_cluster().distributed:
             raise RuntimeError(
                 "The demo dataset is missing or incomplete; build it once with `kedro run "
-                "--pipeline=demo_data` before launching under torchrun"
+                "--pipelines=demo_data` before launching under torchrun"
             )
-        logger.info("Building the demo dataset first (pipeline demo_data)")
-        SequentialRunner().run(pipelines["demo_data"], catalog)
+        logger.info("Building the demo dataset in %s first", manifest.parent)
+        settings = catalog.load("params:demo_data")
+        catalog.save("demo", build_demo(DemoSettings(**settings,
+                                                     seed=catalog.load("params:seed"))))
 
 
 class DistributedOutputsHook:

@@ -15,12 +15,15 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from helpers import make_project, write_tone
+from helpers import make_project, project_parameters, write_tone
 from multimodal_fusion.contract.manifest import ManifestError, read_manifest
 from multimodal_fusion.contract.quarantine import SAMPLE_SET_ASIDE, screen_manifest
+from multimodal_fusion.modalities import column_rules, manifest_columns, modality_names
 
 CLASSES = ("apple", "banana", "007")
 PER_CLASS = 15
+
+PARAMETERS = project_parameters()
 
 
 def png_header_only(path: Path, width: int, height: int) -> None:
@@ -125,8 +128,17 @@ def messy(tmp_path_factory) -> Path:
     return folder / "manifest.csv"
 
 
+def screen(manifest: Path, settings: dict, tabular: dict | None = None,
+           labelled: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validation as the data_preparation pipeline runs it, naming these tabular columns."""
+    preprocessing = {name: PARAMETERS[name]["preprocessing"] for name in modality_names()}
+    preprocessing["tabular"] = {"numeric": [], "categorical": [], **(tabular or {})}
+    return screen_manifest(read_manifest(manifest, text_columns=manifest_columns()), settings,
+                           column_rules(preprocessing), labelled=labelled)
+
+
 def screened(manifest: Path, **settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return screen_manifest(read_manifest(manifest), settings)
+    return screen(manifest, settings)
 
 
 def test_each_fault_is_set_aside_with_its_reason_and_the_rest_is_kept(messy):
@@ -174,18 +186,19 @@ def test_a_manifest_without_labels_or_modalities_is_refused_whole(tmp_path):
     path = tmp_path / "manifest.csv"
     pd.DataFrame({"sample_id": ["a"], "text": ["t"]}).to_csv(path, index=False)
     with pytest.raises(ManifestError, match="no 'label' column; add one"):
-        screen_manifest(read_manifest(path), {})
-    assert len(screen_manifest(read_manifest(path), {}, labelled=False)[0]) == 1
+        screen(path, {})
+    assert len(screen(path, {}, labelled=False)[0]) == 1
     pd.DataFrame({"sample_id": ["a"], "label": ["x"], "notes": ["t"]}).to_csv(path, index=False)
-    with pytest.raises(ManifestError, match="has none of the columns image, text, audio"):
-        screen_manifest(read_manifest(path), {})
+    with pytest.raises(ManifestError, match=r"has none of the columns the modalities read "
+                                            r"\(image, text, audio\)"):
+        screen(path, {})
 
 
 def test_a_tabular_cell_that_is_not_a_number_becomes_a_missing_value(tmp_path):
     path = tmp_path / "manifest.csv"
     pd.DataFrame({"sample_id": ["a", "b", "c"], "label": ["x", "x", "x"], "split": ["train"] * 3,
                   "text": ["t", "u", "v"], "cue": ["1.5", "lots", ""]}).to_csv(path, index=False)
-    kept, report = screen_manifest(read_manifest(path), {}, {"numeric": ["cue"]})
+    kept, report = screen(path, {}, {"numeric": ["cue"]})
     assert kept["cue"].fillna("").tolist() == ["1.5", "", ""]
     assert report[["sample_id", "action", "reason"]].values.tolist() == [
         ["b", "value emptied", "'lots' is not a number"]]
@@ -197,7 +210,8 @@ def latest(project: Path, relative: str) -> Path:
 
 
 def run_train(project: Path, manifest: Path, **data_preparation) -> None:
-    params = {"preset": "fast", "image": {"preprocessing": {"size": 8}}, "feature_cache": None,
+    params = {"preset": "fast", "image": {"preprocessing": {"size": 8}},
+              "extraction": {"cache": None},
               "manifest": str(manifest), "data_preparation": data_preparation,
               "training": {"fit": {"max_epochs": 2, "patience": 2, "batch_size": 16,
                                    "checkpoint_dir": str(project / "checkpoints")}}}

@@ -57,20 +57,26 @@ def test_a_cached_table_is_computed_once_and_then_reused(tmp_path, caplog):
     assert len(calls) == 2
 
 
+def cached_in(cache: str | None) -> dict:
+    """Extraction settings caching in `cache` (None: off), in this process."""
+    return {"cache": cache, "workers": 1}
+
+
 def audio_run(manifest, cache, cleaning=CLEANING, features=FEATURES):
-    return audio_vectors(manifest, preprocess_audio(manifest, cleaning, cache, 1), features,
-                         cache, 1)
+    return audio_vectors(manifest, preprocess_audio(manifest, cleaning, cached_in(cache)),
+                         features, cached_in(cache))
 
 
 def test_changing_one_modality_recomputes_only_that_one(manifest, tmp_path):
     cache = str(tmp_path / "cache")
     audio_run(manifest, cache)
-    tensors = preprocess_images(manifest, {"size": 8}, cache, 1)
+    tensors = preprocess_images(manifest, {"size": 8}, cached_in(cache))
     audio_run(manifest, cache, features={**FEATURES, "n_mfcc": 20})
-    preprocess_images(manifest, {"size": 8}, cache, 1)
+    preprocess_images(manifest, {"size": 8}, cached_in(cache))
     assert len(list((tmp_path / "cache" / "audio").iterdir())) == 2
     assert len(list((tmp_path / "cache" / "image_tensors").iterdir())) == 1
-    assert str(encode_images(tensors, {"encoder": "resnet18"}, cache)["encoder"]) == "resnet18"
+    encoded = encode_images(tensors, {"encoder": "resnet18"}, cached_in(cache))
+    assert str(encoded["encoder"]) == "resnet18"
 
 
 def test_changing_audio_features_reuses_the_cleaned_clips(manifest, tmp_path, caplog):
@@ -87,10 +93,10 @@ def test_changing_audio_features_reuses_the_cleaned_clips(manifest, tmp_path, ca
 
 
 def test_without_a_cache_clips_go_to_a_scratch_folder(manifest):
-    clips = preprocess_audio(manifest, CLEANING, None, 1)
+    clips = preprocess_audio(manifest, CLEANING, cached_in(None))
     assert clips["present"].tolist() == [True, False, True]
     assert "multimodal-fusion-clips-" in str(clips["folder"])
-    assert audio_vectors(manifest, clips, FEATURES, None, 1)["values"][0].any()
+    assert audio_vectors(manifest, clips, FEATURES, cached_in(None))["values"][0].any()
 
 
 @pytest.fixture
@@ -101,8 +107,7 @@ def clips(tmp_path) -> pd.DataFrame:
 
 
 def features(manifest: pd.DataFrame, cache: Path) -> dict:
-    store = preprocess_audio(manifest, CLEANING, str(cache), 1)
-    return audio_vectors(manifest, store, FEATURES, str(cache), 1)
+    return audio_run(manifest, str(cache))
 
 
 def test_a_truncated_feature_table_is_computed_again(clips, tmp_path, caplog):

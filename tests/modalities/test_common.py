@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import audio_features, manifest_of, write_tone
-from multimodal_fusion.modalities import common
+from multimodal_fusion.core import parallel
 from multimodal_fusion.modalities.audio import (
     AudioPreprocessing,
     clip_features,
@@ -15,8 +15,8 @@ from multimodal_fusion.modalities.common import ModalityFileError
 
 
 def test_worker_processes_give_the_same_features_and_name_a_bad_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(common, "PARALLEL_WORTH_SECONDS", 0.0)
-    monkeypatch.setattr(common, "CHUNK_FILES", 2)
+    monkeypatch.setattr(parallel, "PARALLEL_WORTH_SECONDS", 0.0)
+    monkeypatch.setattr(parallel, "CHUNK_FILES", 2)
     paths = [write_tone(tmp_path / f"{i}.wav", frequency=200.0 + 150 * i) for i in range(5)]
     manifest = manifest_of("audio", [*paths[:2], "", *paths[2:]])
     alone = audio_features(manifest, tmp_path, n_mfcc=13)

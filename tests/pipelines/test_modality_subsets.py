@@ -62,7 +62,7 @@ def run(project: Path, pipeline: str, manifest: str, modalities: tuple[str, ...]
     tabular = {"numeric": ["cue"], "categorical": ["band"]} if "tabular" in modalities else {}
     preset = PRESETS["default" if len(modalities) == len(modality_names()) else "fast"]
     params = {**preset, "manifest": manifest, "tabular": {"preprocessing": tabular},
-              "feature_cache": None, "compare": {"trainings": str(project / "trainings")},
+              "extraction": {"cache": None}, "compare": {"trainings": str(project / "trainings")},
               "training": {"fit": {**FIT, "checkpoint_dir": str(project / "checkpoints")}}}
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=params) as session:

@@ -32,7 +32,8 @@ def run(project: Path, pipeline: str, runner: AbstractRunner | None = None,
     training = runtime_params.pop("training", SMALL_RUN["training"])
     runtime_params = {**SMALL_RUN,
                       "compare": {"trainings": str(project / "data/06_models/compare/trainings")},
-                      **runtime_params, "feature_cache": str(project / "data/04_feature/cache"),
+                      **runtime_params,
+                      "extraction": {"cache": str(project / "data/04_feature/cache")},
                       "training": {**training, "fit": {**training["fit"], **checkpoints}}}
     with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
         session.run(pipeline_names=[pipeline], runner=runner)

@@ -20,7 +20,7 @@ from multimodal_fusion.models.predict import predict_proba
 def run(project: Path, pipeline: str, **params) -> None:
     bootstrap_project(project)
     params = {"preset": "fast", "image": {"preprocessing": {"size": 8}},
-              "tabular": {"preprocessing": TABULAR}, "feature_cache": None,
+              "tabular": {"preprocessing": TABULAR}, "extraction": {"cache": None},
               "training": {"fit": {"max_epochs": 3, "patience": 3, "batch_size": 16,
                                    "checkpoint_dir": str(project / "checkpoints")}}, **params}
     with KedroSession.create(project_path=project, runtime_params=params) as session:

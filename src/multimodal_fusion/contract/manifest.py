@@ -9,12 +9,11 @@ through every later step so that any error can point the user back at the row to
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
-
-from multimodal_fusion.modalities import manifest_columns
 
 CONTRACT_COLUMNS = ("sample_id", "label", "split")
 SPLITS = ("train", "val", "test")
@@ -34,8 +33,10 @@ def describe_row(manifest: pd.DataFrame, row: int) -> str:
     return f"{source} row {row} (sample_id {manifest.at[row, 'sample_id']!r})"
 
 
-def read_manifest(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a CSV or Parquet manifest; contract columns become strings, empty meaning missing.
+def read_manifest(path: str | Path, encoding: str = "utf-8",
+                  text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet manifest; the contract columns and `text_columns` (the modality
+    registry's `manifest_columns()`) become strings, empty meaning missing.
 
     A CSV is parsed byte for byte and each cell then decoded with `encoding`, so a cell
     that is not valid text costs that cell, not the run: it is decoded with replacement
@@ -60,7 +61,7 @@ def read_manifest(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
                             ) from None
     if manifest.empty:
         raise ManifestError(f"{path} has a header but no rows: add a row per sample")
-    for column in (*CONTRACT_COLUMNS, *manifest_columns()):
+    for column in (*CONTRACT_COLUMNS, *text_columns):
         if column in manifest.columns:
             manifest[column] = manifest[column].fillna("").astype(str).str.strip()
     manifest.index = pd.RangeIndex(1, len(manifest) + 1, name="row")

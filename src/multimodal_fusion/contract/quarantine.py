@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,15 +26,51 @@ from multimodal_fusion.contract.manifest import (
     split_is_given,
 )
 from multimodal_fusion.core.config import typed_settings
-from multimodal_fusion.modalities import manifest_columns, registered
-from multimodal_fusion.modalities.common import InputLimits, map_in_order
-from multimodal_fusion.modalities.tabular import TabularColumns, as_numbers
+from multimodal_fusion.core.parallel import map_in_order
 
 logger = logging.getLogger(__name__)
 REPORT_COLUMNS = ("row", "sample_id", "column", "file", "action", "reason", "fix")
 ON_BAD_INPUT = ("quarantine", "stop")
 SAMPLE_SET_ASIDE = "sample quarantined"
 LISTED_IN_ERROR = 40
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What an input file may cost before it is refused; see parameters_data_preparation.yml.
+
+    A file within the limits decodes in bounded memory and time: a 164 kB PNG can claim
+    169 million pixels (1.5 GB decoded), and a clip of 6 samples or of silence carries
+    nothing to learn from.
+    """
+
+    max_image_pixels: int = 50_000_000
+    min_audio_seconds: float = 0.05
+    max_audio_seconds: float = 600.0
+    silence_dbfs: float = -60.0
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """How validation treats one manifest column that a modality reads.
+
+    A modality declares its rules (see `modalities.common.Modality`), so validation knows
+    no modality by name. `check_file` (a column of paths) decodes a file as preprocessing
+    will and raises with the reason; `check_cell` gives the reason a cell cannot be used,
+    or None. A bad cell is emptied, which the report calls `emptied` (the modality dropped
+    for that sample, unless the rule says otherwise).
+    """
+
+    column: str
+    modality: str
+    check_file: Callable[[str, InputLimits], None] | None = None
+    check_cell: Callable[[object], str | None] | None = None
+    emptied: str = ""
+
+    @property
+    def action(self) -> str:
+        """The report's name for emptying a bad cell of this column."""
+        return self.emptied or f"{self.modality} dropped"
 
 
 @dataclass(frozen=True)
@@ -80,11 +117,11 @@ class Screening:
         self.set_aside.add(row)
         self.record(row, column, SAMPLE_SET_ASIDE, reason, fix)
 
-    def drop_cell(self, row: int, column: str, reason: str, fix: str, file: str = "",
-                  action: str | None = None) -> None:
+    def drop_cell(self, row: int, rule: ColumnRule, reason: str, fix: str,
+                  file: str = "") -> None:
         """The cell becomes empty: a missing modality (or value) for that sample."""
-        self.manifest.at[row, column] = ""
-        self.record(row, column, action or f"{column} dropped", reason, fix, file)
+        self.manifest.at[row, rule.column] = ""
+        self.record(row, rule.column, rule.action, reason, fix, file)
 
     def report(self) -> pd.DataFrame:
         """The faults in the manifest's row order."""
@@ -92,24 +129,26 @@ class Screening:
         return report.sort_values("row", kind="stable", ignore_index=True)
 
 
-def screen_manifest(manifest: pd.DataFrame, settings: dict, tabular: dict | None = None,
+def screen_manifest(manifest: pd.DataFrame, settings: dict, rules: list[ColumnRule],
                     workers: int = 1, labelled: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The usable part of the manifest, and the quarantine report of what was set aside.
 
-    `manifest` is as `read_manifest` gives it, file paths not yet resolved; the usable part
-    has them resolved against the manifest's folder. `tabular` is the tabular modality's
-    `preprocessing` parameters (its columns count as a modality); `labelled` is False for
-    a manifest to predict, which has no labels.
+    Args:
+        manifest: as `read_manifest` gives it, file paths not yet resolved; the usable part
+            has them resolved against the manifest's folder.
+        settings: the `data_preparation` parameters.
+        rules: how to check each column a modality reads (see `modalities.column_rules`).
+        workers: processes that check files.
+        labelled: False for a manifest to predict, which has no labels.
     """
     chosen = typed_settings(PreparationSettings, settings, "data_preparation")
-    columns = typed_settings(TabularColumns, tabular, "tabular.preprocessing")
-    check_structure(manifest, columns, labelled)
+    check_structure(manifest, rules, labelled)
     screening = Screening(manifest)
-    check_text(screening)
+    check_text(screening, rules)
     check_rows(screening, labelled)
-    check_files(screening, chosen, workers)
-    check_numbers(screening, columns)
-    check_something_left(screening, columns)
+    check_files(screening, rules, chosen, workers)
+    check_cells(screening, rules)
+    check_something_left(screening, rules)
     if labelled and not split_is_given(screening.manifest.loc[screening.kept()]):
         check_class_sizes(screening)
     report = screening.report()
@@ -118,30 +157,32 @@ def screen_manifest(manifest: pd.DataFrame, settings: dict, tabular: dict | None
     return screening.manifest.loc[screening.kept()], report
 
 
-def check_structure(manifest: pd.DataFrame, columns: TabularColumns, labelled: bool) -> None:
+def check_structure(manifest: pd.DataFrame, rules: list[ColumnRule], labelled: bool) -> None:
     """Faults of the whole manifest, which no single row can be blamed for."""
     source = manifest.attrs.get("source", "the manifest")
     for column in ("sample_id", "label") if labelled else ("sample_id",):
         if column not in manifest.columns:
             raise ManifestError(f"{source} has no '{column}' column; add one (see the README's "
                                 "'Your own data')")
-    if not {*manifest_columns(), *columns.numeric, *columns.categorical} & set(manifest.columns):
+    if not {rule.column for rule in rules} & set(manifest.columns):
         raise ManifestError(
-            f"{source} has none of the columns {', '.join(manifest_columns())} and names no "
-            "tabular column in tabular.preprocessing: there is nothing to learn from. Add a "
-            "column per modality (see the README's 'Your own data')")
+            f"{source} has none of the columns the modalities read "
+            f"({', '.join(rule.column for rule in rules)}): there is nothing to learn from. "
+            "Add a column per modality, or name your columns of numbers and categories in "
+            "tabular.preprocessing (see the README's 'Your own data')")
 
 
-def check_text(screening: Screening) -> None:
+def check_text(screening: Screening, rules: list[ColumnRule]) -> None:
     """Cells whose bytes are not text in the manifest's encoding (see `read_manifest`)."""
     fix = ("save the manifest as UTF-8, or name its encoding with "
            "--params=manifest_encoding=<encoding>")
+    by_column = {rule.column: rule for rule in rules}
     for column, rows in screening.manifest.attrs.get("undecodable", {}).items():
         for row, reason in rows.items():
             if column in ("sample_id", "label"):
                 screening.set_sample_aside(row, column, f"{column} {reason}", fix)
-            elif column in manifest_columns():
-                screening.drop_cell(row, column, f"{column} {reason}", fix)
+            elif column in by_column:
+                screening.drop_cell(row, by_column[column], f"{column} {reason}", fix)
             else:
                 screening.record(row, column, "kept with replacement characters",
                                  f"{column} {reason}", fix)
@@ -171,75 +212,68 @@ def check_rows(screening: Screening, labelled: bool) -> None:
                 f"{', '.join(SPLITS)}", "fix it, or leave it empty")
 
 
-def check_files(screening: Screening, settings: PreparationSettings, workers: int) -> None:
+def check_files(screening: Screening, rules: list[ColumnRule], settings: PreparationSettings,
+                workers: int) -> None:
     """Each file cell resolved, contained, present and decodable, or its modality dropped."""
     base = Path(screening.manifest.attrs.get("source", "manifest")).parent
-    for checked in (m for m in registered() if m.holds_files):
-        if checked.column not in screening.manifest.columns:
-            continue
-        cells = screening.manifest.loc[screening.kept(), checked.column]
+    for rule in (r for r in rules if r.check_file and r.column in screening.manifest.columns):
+        cells = screening.manifest.loc[screening.kept(), rule.column]
         paths = {row: (base / Path(cell).expanduser()).as_posix()
                  for row, cell in cells.items() if cell}
-        screening.manifest.loc[list(paths), checked.column] = list(paths.values())
+        screening.manifest.loc[list(paths), rule.column] = list(paths.values())
         readable = [row for row, path in paths.items()
-                    if locate(screening, row, checked.column, path, base, settings)]
-        if checked.check_file is None:
-            continue
-        fix = (f"replace the file, or empty the cell to mark the {checked.column} as "
-               "missing")
-        results = map_in_order(lambda path, check=checked.check_file: check(
+                    if locate(screening, row, rule, path, base, settings)]
+        fix = f"replace the file, or empty the cell to mark the {rule.column} as missing"
+        results = map_in_order(lambda path, check=rule.check_file: check(
             path, settings.limits), [paths[row] for row in readable], workers,
-            f"checking {checked.column} files")
+            f"checking {rule.column} files")
         for row, (ok, reason) in zip(readable, results, strict=True):
             if not ok:
-                screening.drop_cell(row, checked.column,
+                screening.drop_cell(row, rule,
                                     f"cannot use it: {reason.removeprefix('ValueError: ')}",
                                     fix, paths[row])
 
 
-def locate(screening: Screening, row: int, column: str, path: str, base: Path,
+def locate(screening: Screening, row: int, rule: ColumnRule, path: str, base: Path,
            settings: PreparationSettings) -> bool:
     """Whether the file is inside the manifest's folder (unless allowed), there and not empty;
     otherwise its modality is dropped with the reason."""
     resolved = Path(path).resolve()
     if not settings.allow_paths_outside and not resolved.is_relative_to(base.resolve()):
         screening.drop_cell(
-            row, column, f"the path leads outside the manifest's folder {base.resolve()}",
+            row, rule, f"the path leads outside the manifest's folder {base.resolve()}",
             "move the file into the manifest's folder, or allow paths outside it with "
             "data_preparation.allow_paths_outside: true if you trust this manifest", path)
         return False
     if not resolved.is_file():
         screening.drop_cell(
-            row, column, "the file does not exist",
+            row, rule, "the file does not exist",
             "fix the path (relative paths count from the manifest's folder), or empty the "
-            f"cell to mark the {column} as missing", path)
+            f"cell to mark the {rule.column} as missing", path)
         return False
     if resolved.stat().st_size == 0:
-        screening.drop_cell(row, column, "the file is empty (0 bytes)",
-                            f"replace the file, or empty the cell to mark the {column} as "
-                            "missing", path)
+        screening.drop_cell(row, rule, "the file is empty (0 bytes)",
+                            f"replace the file, or empty the cell to mark the {rule.column} "
+                            "as missing", path)
         return False
     return True
 
 
-def check_numbers(screening: Screening, columns: TabularColumns) -> None:
-    """A tabular cell that is not a number becomes a missing value, reported."""
-    for column in columns.numeric:
-        if column not in screening.manifest.columns:
-            continue
-        cells = screening.manifest.loc[screening.kept(), column]
-        _, bad = as_numbers(cells)
-        for row in cells.index[bad.to_numpy()]:
-            screening.drop_cell(row, column, f"{cells.at[row]!r} is not a number",
-                                "fix it, or empty the cell to mark the value as missing",
-                                action="value emptied")
+def check_cells(screening: Screening, rules: list[ColumnRule]) -> None:
+    """A cell its rule cannot use (a tabular number that is not one) is emptied, reported."""
+    for rule in (r for r in rules if r.check_cell and r.column in screening.manifest.columns):
+        cells = screening.manifest.loc[screening.kept(), rule.column]
+        for row, cell in cells.items():
+            reason = rule.check_cell(cell)
+            if reason:
+                screening.drop_cell(row, rule, reason,
+                                    "fix it, or empty the cell to mark the value as missing")
 
 
-def check_something_left(screening: Screening, columns: TabularColumns) -> None:
+def check_something_left(screening: Screening, rules: list[ColumnRule]) -> None:
     """A sample with no modality (none given, or every one dropped) has nothing to learn from."""
     manifest = screening.manifest
-    held = [c for c in (*manifest_columns(), *columns.numeric, *columns.categorical)
-            if c in manifest.columns]
+    held = [c for c in dict.fromkeys(rule.column for rule in rules) if c in manifest.columns]
     filled = manifest.loc[screening.kept(), held].fillna("").astype(str) != ""
     for row in filled.index[~filled.any(axis=1).to_numpy()]:
         dropped = [f["column"] for f in screening.faults if f["row"] == row]

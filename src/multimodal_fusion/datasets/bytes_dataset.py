@@ -7,8 +7,10 @@ from typing import Any
 
 from kedro.io import AbstractVersionedDataset, Version
 
+from multimodal_fusion.datasets.versioned import RunVersioned
 
-class VersionedBytesDataset(AbstractVersionedDataset[bytes, bytes]):
+
+class VersionedBytesDataset(RunVersioned, AbstractVersionedDataset[bytes, bytes]):
     """Writes and reads the bytes unchanged; what they mean is the file format's business."""
 
     def __init__(self, filepath: str, version: Version | None = None,

@@ -11,6 +11,7 @@ from kedro.io import DatasetError
 from multimodal_fusion.contract.importer import manifest_from_folder
 from multimodal_fusion.contract.manifest import read_manifest
 from multimodal_fusion.datasets.local_file import LocalFileDataset
+from multimodal_fusion.modalities import manifest_columns
 
 
 class ManifestDataset(LocalFileDataset):
@@ -39,7 +40,7 @@ class ManifestDataset(LocalFileDataset):
                 "`kedro run --params=manifest=/path/to/manifest.csv`, or run without it to use "
                 "the demo dataset"
             )
-        return read_manifest(self._filepath, self._encoding)
+        return read_manifest(self._filepath, self._encoding, manifest_columns())
 
     def save(self, data: pd.DataFrame) -> None:
         raise DatasetError("ManifestDataset is read-only; the manifest is the user's input")

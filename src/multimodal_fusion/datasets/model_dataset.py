@@ -12,11 +12,12 @@ from typing import Any
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from torch import nn
 
+from multimodal_fusion.datasets.versioned import RunVersioned
 from multimodal_fusion.models.storage import ModelFileError, load_model, save_model
 from multimodal_fusion.training.strategies import build_model
 
 
-class TorchModelDataset(AbstractVersionedDataset[nn.Module, nn.Module]):
+class TorchModelDataset(RunVersioned, AbstractVersionedDataset[nn.Module, nn.Module]):
     """Saves `<name>.safetensors` and `<name>.json` side by side in each version's folder."""
 
     def __init__(self, filepath: str, version: Version | None = None,

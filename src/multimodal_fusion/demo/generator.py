@@ -14,15 +14,20 @@ default, so the demo keeps its three modalities and its ceiling.
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 from num2words import num2words
 from PIL import Image
 from sklearn.datasets import load_digits
+from tqdm.auto import tqdm
 
 from multimodal_fusion.demo.speech import SAMPLE_RATE, EspeakSynthesizer
 from multimodal_fusion.evaluation.ceiling import CLEAN, accuracy_ceiling
@@ -209,7 +214,7 @@ def build_demo(settings: DemoSettings) -> DemoDataset:
             audio[stem] = partial(speak_digit, synth, digit, audio_state == CORRUPTED, audio_rng)
     manifest = pd.DataFrame(rows)
     metadata = {
-        "settings": settings.__dict__,
+        "settings": asdict(settings),
         "sample_rate": SAMPLE_RATE,
         "ceiling": accuracy_ceiling(states),
         "states": {
@@ -218,3 +223,21 @@ def build_demo(settings: DemoSettings) -> DemoDataset:
         },
     }
     return DemoDataset(manifest=manifest, metadata=metadata, images=images, audio=audio)
+
+
+def write_demo(demo: DemoDataset, folder: Path) -> None:
+    """The demo's files in `folder`: images, audio and metadata first, rendered one at a time,
+    then the manifest, so that a build cut short leaves no manifest to trust."""
+    (folder / "manifest.csv").unlink(missing_ok=True)
+    for kind in ("images", "audio"):
+        shutil.rmtree(folder / kind, ignore_errors=True)
+        (folder / kind).mkdir(parents=True)
+    for stem, render in tqdm(demo.images.items(), desc="demo images", unit="file",
+                             leave=False, disable=None):
+        render().save(folder / "images" / f"{stem}.png")
+    for stem, speak in tqdm(demo.audio.items(), desc="demo audio", unit="file", leave=False,
+                            disable=None):
+        samples, rate = speak()
+        sf.write(folder / "audio" / f"{stem}.wav", samples, rate, subtype="PCM_16")
+    (folder / "metadata.json").write_text(json.dumps(demo.metadata), encoding="utf-8")
+    demo.manifest.to_csv(folder / "manifest.csv", index=False)

@@ -19,6 +19,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from multimodal_fusion.contract.quarantine import ColumnRule
     from multimodal_fusion.modalities.common import Modality
 
 # Each modality's name and the module that declares it.
@@ -51,3 +52,10 @@ def registered() -> list[Modality]:
 def manifest_columns() -> list[str]:
     """The manifest columns that hold a modality of their own (tabular's are parameters)."""
     return [m.column for m in registered() if m.column]
+
+
+def column_rules(preprocessing: dict[str, dict | None]) -> list[ColumnRule]:
+    """Validation's rule for every manifest column of the modalities given, each with its
+    `preprocessing` parameters (which name the columns of a tabular-like modality)."""
+    return [rule for name, settings in preprocessing.items()
+            for rule in modality(name).rules(settings)]

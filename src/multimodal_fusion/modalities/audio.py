@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 import soundfile
 
+from multimodal_fusion.contract.quarantine import InputLimits
 from multimodal_fusion.core.config import typed_settings
+from multimodal_fusion.core.parallel import map_in_order
 from multimodal_fusion.modalities.cache import (
     cached_clip_store,
     cached_features,
@@ -34,16 +36,13 @@ from multimodal_fusion.modalities.clips import (
 )
 from multimodal_fusion.modalities.common import (
     FeatureTable,
-    InputLimits,
     Modality,
     Step,
-    WorkersSetting,
     absent_table,
     checked_results,
+    extraction_settings,
     feature_table,
-    map_in_order,
     modality_cells,
-    resolve_workers,
     values_per_file,
 )
 
@@ -338,33 +337,33 @@ def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
     return feature_table(manifest, values, present, encoder)
 
 
-def preprocess_audio(manifest: pd.DataFrame, settings: dict, cache: str | None,
-                     workers: WorkersSetting) -> ClipStore:
+def preprocess_audio(manifest: pd.DataFrame, settings: dict, extraction: dict) -> ClipStore:
     """Cleaned clips on disk, reused when clips and preprocessing settings are unchanged."""
     checked = typed_settings(AudioPreprocessing, settings, "audio.preprocessing")
+    run = extraction_settings(extraction)
     key = fingerprint(manifest, "audio", asdict(checked), AUDIO_PREPROCESSING_VERSION,
                       files=True)
-    return cached_clip_store(cache, key, lambda folder: preprocess_clips(
-        manifest, checked, folder, key, resolve_workers(workers)))
+    return cached_clip_store(run.cache, key, lambda folder: preprocess_clips(
+        manifest, checked, folder, key, run.processes))
 
 
-def audio_vectors(manifest: pd.DataFrame, clips: ClipStore, settings: dict, cache: str | None,
-                  workers: WorkersSetting) -> FeatureTable:
+def audio_vectors(manifest: pd.DataFrame, clips: ClipStore, settings: dict,
+                  extraction: dict) -> FeatureTable:
     """MFCC, PLP or log-mel features of the cleaned clips, reused when nothing changed."""
+    run = extraction_settings(extraction)
     key = derived_key(str(clips["key"]), settings, AUDIO_FEATURES_VERSION)
-    return cached_features(cache, "audio", key, lambda: clip_features(
-        manifest, clips, settings, resolve_workers(workers)))
+    return cached_features(run.cache, "audio", key, lambda: clip_features(
+        manifest, clips, settings, run.processes))
 
 
 MODALITY = Modality(
     name="audio",
     column="audio",
-    holds_files=True,
     steps=(
-        Step(preprocess_audio, ("manifest", "params:preprocessing", "cache", "workers"),
-             "clips", "preprocess_audio"),
-        Step(audio_vectors, ("manifest", "clips", "params:features", "cache", "workers"),
-             "features", "audio_vectors"),
+        Step(preprocess_audio, ("manifest", "preprocessing", "extraction"), "clips",
+             "preprocess_audio"),
+        Step(audio_vectors, ("manifest", "clips", "features", "extraction"), "table",
+             "audio_vectors"),
     ),
     encoders=("mlp", "small_cnn"),
     check_file=check_audio_file,

@@ -1,4 +1,5 @@
-"""What every modality shares: its declaration, feature tables and per-file work. No Kedro.
+"""What every modality shares: its declaration and steps, feature tables and per-file work.
+No Kedro.
 
 Every extractor returns a feature table: a dict of arrays with `sample_id`, `values` (one
 row per sample, zeros where the modality is missing), `present` (a boolean mask), in the
@@ -12,45 +13,34 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from multimodal_fusion.contract.manifest import describe_row
+from multimodal_fusion.contract.quarantine import ColumnRule, InputLimits
+from multimodal_fusion.core.config import typed_settings
+from multimodal_fusion.core.parallel import map_in_order, resolve_workers
 
 logger = logging.getLogger(__name__)
 FeatureTable = dict[str, np.ndarray]
 # Bump when the keys of a feature table change, so no cached table of the old layout is reused.
 TABLE_LAYOUT = "3"
-# Files per task sent to a worker process: large enough that start-up and transfer are small
-# beside the work, small enough that the progress bar moves and memory stays bounded.
-CHUNK_FILES = 64
-# Work left (estimated from the first chunk) worth starting worker processes for: each
-# imports the extraction libraries, a few seconds.
-PARALLEL_WORTH_SECONDS = 10.0
-# `feature_workers` as the parameters give it: a number of processes, or auto. Typed as Any
-# in the steps, since Kedro warns on every run about a union-typed parameter it cannot check;
-# `resolve_workers` checks it instead.
-WorkersSetting = Any
 
 
 @dataclass(frozen=True)
 class Step:
-    """One node of a modality's namespace in the `features` pipeline.
+    """One step of a modality, and one node of its namespace in the `features` pipeline.
 
-    `reads` and `writes` name data inside the modality's namespace: its parameter groups
-    (`params:preprocessing`, `params:features`), what earlier steps wrote, and the inputs
-    every modality shares: `manifest` (the split manifest), `cache`, `workers` and `seed`.
-    The last step writes `features`, the modality's feature table; a step that writes
-    `fitted` (state learnt from the training split) has it versioned beside the model.
+    `reads` and `writes` name data by neutral names: what earlier steps wrote, the
+    modality's own parameter groups (`preprocessing`, `features`), and what every modality
+    shares: `manifest` (the split manifest), `extraction` (the extraction settings) and
+    `seed`. The last step writes `table`, the modality's feature table; a step that writes
+    `fitted` (state learnt from the training split) has it kept with the model. The
+    pipelines map these names to their datasets; `run_steps` runs the steps without them.
     """
 
     function: Callable[..., Any]
@@ -61,22 +51,27 @@ class Step:
 
 @dataclass(frozen=True)
 class Modality:
-    """A modality as the pipelines, the manifest and the model see it.
+    """A modality as the pipelines, validation, the manifest and the model see it.
 
-    `column` is the manifest column holding it, or None when its parameters name the
-    columns (tabular); `holds_files` says its cells are paths, resolved against the
-    manifest's folder and checked to exist; `encoders` are the model encoders its feature
-    tables may name. `check_file`, for a modality of files, decodes one file as its
-    preprocessing will and raises, with the reason, on one that cannot be used, so that
-    validation sets it aside before any feature is computed.
+    `column` is the manifest column holding it, or None when its parameters name its
+    columns (tabular): then `named_columns(preprocessing)` gives validation's rule for each
+    of them (none without parameters). `check_file`, for a modality whose cells are paths
+    (`holds_files`), decodes one file as its preprocessing will and raises, with the reason,
+    on one that cannot be used, so that validation sets it aside before any feature is
+    computed. `encoders` are the model encoders its feature tables may name.
     """
 
     name: str
-    column: str | None
-    holds_files: bool
     steps: tuple[Step, ...]
     encoders: tuple[str, ...]
+    column: str | None = None
+    named_columns: Callable[[dict | None], list[ColumnRule]] | None = None
     check_file: Callable[[str, InputLimits], None] | None = None
+
+    @property
+    def holds_files(self) -> bool:
+        """Whether its cells are paths to files."""
+        return self.check_file is not None
 
     @property
     def fits(self) -> bool:
@@ -84,20 +79,50 @@ class Modality:
         what it learnt, so inference reuses it."""
         return any(step.writes == "fitted" for step in self.steps)
 
+    def rules(self, preprocessing: dict | None) -> list[ColumnRule]:
+        """How validation treats each manifest column it reads, given its preprocessing
+        parameters (which name the columns of a tabular-like modality)."""
+        if self.column is None:
+            return [] if preprocessing is None else self.named_columns(preprocessing)
+        return [ColumnRule(self.column, self.name, check_file=self.check_file)]
+
+    def columns(self, preprocessing: dict | None) -> list[str]:
+        """The manifest columns it reads."""
+        return [rule.column for rule in self.rules(preprocessing)]
+
 
 @dataclass(frozen=True)
-class InputLimits:
-    """What an input file may cost before it is refused; see parameters_data_preparation.yml.
+class ExtractionSettings:
+    """How every modality computes its features: where they are cached (null: not at all)
+    and how many worker processes share per-file work; see parameters_features.yml."""
 
-    A file within the limits decodes in bounded memory and time: a 164 kB PNG can claim
-    169 million pixels (1.5 GB decoded), and a clip of 6 samples or of silence carries
-    nothing to learn from.
+    cache: str | None
+    workers: int | str
+
+    @property
+    def processes(self) -> int:
+        """The worker processes, `auto` resolved to every core this process may use."""
+        return resolve_workers(self.workers)
+
+
+def extraction_settings(values: dict) -> ExtractionSettings:
+    """The `extraction` parameters, checked."""
+    return typed_settings(ExtractionSettings, values, "extraction")
+
+
+def run_steps(modality: Modality, given: dict[str, Any]) -> dict[str, Any]:
+    """Every step of `modality` whose output is not given yet, in order; all that is known
+    then, its feature table as `table`.
+
+    `given` holds what the steps read by their neutral names (see `Step`). Inference gives
+    the model's `fitted` state too, so the steps that would fit it on a training split do
+    not run.
     """
-
-    max_image_pixels: int = 50_000_000
-    min_audio_seconds: float = 0.05
-    max_audio_seconds: float = 600.0
-    silence_dbfs: float = -60.0
+    known = dict(given)
+    for step in modality.steps:
+        if step.writes not in known:
+            known[step.writes] = step.function(*(known[name] for name in step.reads))
+    return known
 
 
 def modality_cells(manifest: pd.DataFrame, column: str) -> pd.Series:
@@ -149,64 +174,6 @@ def for_encoder(table: FeatureTable, values: np.ndarray, encoder: str,
         "encoder": np.array(encoder),
         "encoder_options": np.array(json.dumps(encoder_options or {}, sort_keys=True)),
     }
-
-
-def resolve_workers(workers: WorkersSetting) -> int:
-    """`auto` (or null) is every core this process may use; otherwise the number given."""
-    if workers in (None, "auto"):
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"feature_workers {workers!r}: give a whole number of at least 1 "
-                         "or auto")
-    return workers
-
-
-def _apply_each(function: Callable[[Any], Any], items: Sequence[Any]) -> list[tuple[bool, Any]]:
-    """(True, result) or (False, the error's message) per item: one bad file must not hide
-    which one it was, and an error message always crosses a process boundary."""
-    results = []
-    for item in items:
-        try:
-            results.append((True, function(item)))
-        except Exception as error:
-            results.append((False, f"{type(error).__name__}: {error}"))
-    return results
-
-
-def map_in_order(function: Callable[[Any], Any], items: Sequence[Any], workers: int,
-                 description: str) -> Iterator[tuple[bool, Any]]:
-    """`_apply_each`'s pairs for every item, in order, with a progress bar.
-
-    The first chunk runs here and is timed. When more than one worker is allowed and the
-    rest would take longer than `PARALLEL_WORTH_SECONDS` here, the rest goes to worker
-    processes in chunks (joblib's loky, which suits every platform); otherwise starting them
-    would cost more than it saves. Only a few chunks are in flight at once, so memory holds
-    a few chunks' results, not the dataset's. Every item is computed with one BLAS thread,
-    here as in a worker, so the results do not depend on which path ran.
-    """
-    progress = tqdm(total=len(items), desc=description, unit="file", leave=False, disable=None)
-    with progress, threadpool_limits(limits=1):
-        started = None
-        for item in items[:CHUNK_FILES]:
-            yield from _apply_each(function, [item])
-            progress.update()
-            started = started or time.perf_counter()  # the first item pays one-off set-up
-        rest = items[CHUNK_FILES:]
-        timed_items = min(len(items), CHUNK_FILES) - 1
-        per_item = (time.perf_counter() - started) / timed_items if timed_items > 0 else 0.0
-        if workers <= 1 or per_item * len(rest) < PARALLEL_WORTH_SECONDS:
-            for item in rest:
-                yield from _apply_each(function, [item])
-                progress.update()
-            return
-        logger.info("%s: about %.0f s of work left, sharing it among %d worker processes",
-                    description, per_item * len(rest), workers)
-        chunks = [rest[i:i + CHUNK_FILES] for i in range(0, len(rest), CHUNK_FILES)]
-        parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
-        for results in parallel(delayed(_apply_each)(function, chunk) for chunk in chunks):
-            yield from results
-            progress.update(len(results))
 
 
 def file_error(manifest: pd.DataFrame, row: Any, column: str, path: str,

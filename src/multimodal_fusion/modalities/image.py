@@ -20,19 +20,18 @@ from torch.nn import functional
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
+from multimodal_fusion.contract.quarantine import InputLimits
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.device import autocast, frozen_batch, frozen_encoder_run
 from multimodal_fusion.modalities.cache import cached_features, derived_key, fingerprint
 from multimodal_fusion.modalities.common import (
     FeatureTable,
-    InputLimits,
     Modality,
     Step,
-    WorkersSetting,
     extract_per_file,
+    extraction_settings,
     for_encoder,
     is_absent,
-    resolve_workers,
 )
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
@@ -217,18 +216,18 @@ def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
     return for_encoder(tensors, values, "mlp")
 
 
-def preprocess_images(manifest: pd.DataFrame, settings: dict, cache: str | None,
-                      workers: WorkersSetting) -> FeatureTable:
+def preprocess_images(manifest: pd.DataFrame, settings: dict, extraction: dict) -> FeatureTable:
     """Decoded, resized, normalised image tensors, reused when images and size are unchanged."""
     checked = typed_settings(ImagePreprocessing, settings, "image.preprocessing")
+    run = extraction_settings(extraction)
     key = fingerprint(manifest, "image", asdict(checked), IMAGE_PREPROCESSING_VERSION,
                       files=True)
-    tensors = cached_features(cache, "image_tensors", key, lambda: extract_image_tensors(
-        manifest, checked.size, resolve_workers(workers), checked.fit))
+    tensors = cached_features(run.cache, "image_tensors", key, lambda: extract_image_tensors(
+        manifest, checked.size, run.processes, checked.fit))
     return tensors | {"key": np.array(key)}
 
 
-def encode_images(tensors: FeatureTable, settings: dict, cache: str | None) -> FeatureTable:
+def encode_images(tensors: FeatureTable, settings: dict, extraction: dict) -> FeatureTable:
     """The tensors for a trainable encoder, or frozen pretrained features computed once."""
     checked = typed_settings(ImageFeatures, settings, "image.features")
     if is_absent(tensors):
@@ -237,19 +236,18 @@ def encode_images(tensors: FeatureTable, settings: dict, cache: str | None) -> F
         return image_features(tensors, checked.encoder, checked.augment, checked.weights)
     key = derived_key(str(tensors["key"]), asdict(checked) | frozen_encoder_run()[2],
                       IMAGE_FEATURES_VERSION)
-    return cached_features(cache, "image", key, lambda: image_features(
-        tensors, checked.encoder, checked.augment, cnn_size=checked.cnn_size))
+    return cached_features(extraction_settings(extraction).cache, "image", key,
+                           lambda: image_features(tensors, checked.encoder, checked.augment,
+                                                  cnn_size=checked.cnn_size))
 
 
 MODALITY = Modality(
     name="image",
     column="image",
-    holds_files=True,
     steps=(
-        Step(preprocess_images, ("manifest", "params:preprocessing", "cache", "workers"),
-             "tensors", "preprocess_images"),
-        Step(encode_images, ("tensors", "params:features", "cache"), "features",
-             "encode_images"),
+        Step(preprocess_images, ("manifest", "preprocessing", "extraction"), "tensors",
+             "preprocess_images"),
+        Step(encode_images, ("tensors", "features", "extraction"), "table", "encode_images"),
     ),
     encoders=("small_cnn", "resnet18", "pixels", "mlp", "small_cnn+mlp"),
     check_file=check_image_file,

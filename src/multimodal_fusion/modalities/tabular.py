@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fusion.contract.manifest import CONTRACT_COLUMNS, describe_row
+from multimodal_fusion.contract.quarantine import ColumnRule
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.modalities import manifest_columns
 from multimodal_fusion.modalities.common import (
@@ -149,15 +150,29 @@ def tabular_vectors(columns: pd.DataFrame, state: dict) -> FeatureTable:
     return feature_table(columns, values, present, "mlp")
 
 
+def not_a_number(cell: object) -> str | None:
+    """Why a tabular number's cell cannot be used, or None (an empty cell is a missing value)."""
+    _, bad = as_numbers(pd.Series([cell]))
+    return f"{cell!r} is not a number" if bad.iloc[0] else None
+
+
+def column_rules(settings: dict | None) -> list[ColumnRule]:
+    """Validation's rules for the named columns: a number that is not one becomes a missing
+    value; any category is a category."""
+    columns = typed_settings(TabularColumns, settings, "tabular.preprocessing")
+    return [*(ColumnRule(c, "tabular", check_cell=not_a_number, emptied="value emptied")
+              for c in columns.numeric),
+            *(ColumnRule(c, "tabular", emptied="value emptied") for c in columns.categorical)]
+
+
 MODALITY = Modality(
     name="tabular",
-    column=None,
-    holds_files=False,
     steps=(
-        Step(select_columns, ("manifest", "params:preprocessing"), "columns", "select_columns"),
-        Step(fit_statistics, ("columns", "params:features", "params:preprocessing"), "fitted",
+        Step(select_columns, ("manifest", "preprocessing"), "columns", "select_columns"),
+        Step(fit_statistics, ("columns", "features", "preprocessing"), "fitted",
              "fit_statistics"),
-        Step(tabular_vectors, ("columns", "fitted"), "features", "tabular_vectors"),
+        Step(tabular_vectors, ("columns", "fitted"), "table", "tabular_vectors"),
     ),
     encoders=("mlp",),
+    named_columns=column_rules,
 )

@@ -39,6 +39,7 @@ from multimodal_fusion.modalities.common import (
     Modality,
     Step,
     absent_table,
+    extraction_settings,
     feature_table,
     modality_cells,
 )
@@ -320,22 +321,22 @@ def fit_text_vectorizer(texts: pd.DataFrame, settings: dict, preprocessing: dict
     return {**fit_text_features(train_texts, chosen, seed), "preprocessing": preprocessing}
 
 
-def text_vectors(texts: pd.DataFrame, vectorizer: dict, cache: str | None) -> FeatureTable:
+def text_vectors(texts: pd.DataFrame, vectorizer: dict, extraction: dict) -> FeatureTable:
     """Every sample's text features, reused when texts and the fitted extractor are unchanged."""
     key = fingerprint(texts, "text", vectorizer | frozen_encoder_run()[2],
                       TEXT_FEATURES_VERSION, files=False)
-    return cached_features(cache, "text", key, lambda: text_features(texts, vectorizer))
+    return cached_features(extraction_settings(extraction).cache, "text", key,
+                           lambda: text_features(texts, vectorizer))
 
 
 MODALITY = Modality(
     name="text",
     column="text",
-    holds_files=False,
     steps=(
-        Step(clean_text_column, ("manifest", "params:preprocessing"), "cleaned", "clean_texts"),
-        Step(fit_text_vectorizer, ("cleaned", "params:features", "params:preprocessing", "seed"),
+        Step(clean_text_column, ("manifest", "preprocessing"), "cleaned", "clean_texts"),
+        Step(fit_text_vectorizer, ("cleaned", "features", "preprocessing", "seed"),
              "fitted", "fit_text_vectorizer"),
-        Step(text_vectors, ("cleaned", "fitted", "cache"), "features", "text_vectors"),
+        Step(text_vectors, ("cleaned", "fitted", "extraction"), "table", "text_vectors"),
     ),
     encoders=("mlp", "embedding_bag"),
 )

@@ -13,7 +13,6 @@ import hashlib
 import json
 import platform
 import time
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 from multimodal_fusion.core.device import select_device
 from multimodal_fusion.modalities import registered
 from multimodal_fusion.modalities.cache import file_digest
+from multimodal_fusion.runs.versions import version_time
 
 LIBRARIES = ("multimodal-fusion", "torch", "numpy", "pandas", "scikit-learn", "kedro",
              "librosa", "pillow", "transformers")
@@ -75,8 +75,7 @@ def data_fingerprint(manifest: pd.DataFrame) -> str:
 def changed_files(manifest: pd.DataFrame, run_id: str, limit: int = 5) -> list[str]:
     """Files the manifest names that are gone or were modified after the run `run_id`
     (a Kedro version, the run's start in UTC): where to look when a fingerprint differs."""
-    started = datetime.strptime(run_id, "%Y-%m-%dT%H.%M.%S.%fZ").replace(
-        tzinfo=UTC).timestamp()
+    started = version_time(run_id)
     files = [m.column for m in registered() if m.holds_files and m.column in manifest.columns]
     paths = [Path(cell) for column in files for cell in manifest[column] if cell]
     return [str(p) for p in paths if not p.is_file() or p.stat().st_mtime > started][:limit]

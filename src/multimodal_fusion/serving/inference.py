@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from multimodal_fusion.modalities import manifest_columns, modality
-from multimodal_fusion.modalities.common import FeatureTable
+from multimodal_fusion.contract.quarantine import ColumnRule
+from multimodal_fusion.modalities import column_rules, modality, registered
+from multimodal_fusion.modalities.common import FeatureTable, run_steps
 from multimodal_fusion.models.inputs import Batch
 
 RECIPE = "features"
@@ -36,37 +37,31 @@ def recipe_of(spec: dict, source: str) -> dict[str, dict]:
     if RECIPE not in spec:
         raise NoRecipeError(f"{source} was saved without the recipe of its inputs (models of "
                             "`train` keep one since inference exists); train it again with "
-                            "`kedro run --pipeline=train`")
+                            "`kedro run --pipelines=train`")
     return spec[RECIPE]
 
 
-def tabular_columns(recipe: dict[str, dict]) -> dict:
-    """The tabular columns the model reads, as `tabular.preprocessing` names them."""
-    return recipe.get("tabular", {}).get("preprocessing", {})
+def recipe_rules(recipe: dict[str, dict]) -> list[ColumnRule]:
+    """Validation's rules for the columns of the modalities the model reads, as it read them."""
+    return column_rules({name: parts.get("preprocessing") for name, parts in recipe.items()})
 
 
-def recipe_features(manifest: pd.DataFrame, recipe: dict[str, dict], cache: str | None,
-                    workers: int | str | None, seed: int) -> dict[str, FeatureTable]:
+def recipe_features(manifest: pd.DataFrame, recipe: dict[str, dict], extraction: dict,
+                    seed: int) -> dict[str, FeatureTable]:
     """Each recorded modality's feature table for these samples, by its own steps.
 
     A step that fits (on a training split) is not run: what it fitted comes from the
-    recipe instead. A tabular column the manifest lacks is missing for every sample.
+    recipe instead. A column the model reads that the manifest lacks is missing for every
+    sample.
     """
-    named = [*tabular_columns(recipe).get("numeric", []),
-             *tabular_columns(recipe).get("categorical", [])]
-    manifest = manifest.assign(**{c: "" for c in ("split", *named) if c not in manifest.columns})
-    tables = {}
-    for name, parts in recipe.items():
-        known = {"manifest": manifest, "params:preprocessing": parts.get("preprocessing"),
-                 "params:features": parts.get("features"), "cache": cache,
-                 "workers": workers, "seed": seed}
-        if "fitted" in parts:
-            known["fitted"] = parts["fitted"]
-        for step in modality(name).steps:
-            if step.writes not in known:
-                known[step.writes] = step.function(*(known[read] for read in step.reads))
-        tables[name] = known["features"]
-    return tables
+    lacking = [c for c in ("split", *(rule.column for rule in recipe_rules(recipe)))
+               if c not in manifest.columns]
+    manifest = manifest.assign(**dict.fromkeys(lacking, ""))
+    shared = {"manifest": manifest, "extraction": extraction, "seed": seed}
+    return {name: run_steps(modality(name), shared | {
+        "preprocessing": parts.get("preprocessing"), "features": parts.get("features"),
+        **({"fitted": parts["fitted"]} if "fitted" in parts else {})})["table"]
+        for name, parts in recipe.items()}
 
 
 def inference_batch(manifest: pd.DataFrame, tables: dict[str, FeatureTable],
@@ -90,8 +85,9 @@ def predictions_table(manifest: pd.DataFrame, probabilities: np.ndarray, batch: 
     """sample_id, the predicted class, a probability per class, the modalities each
     prediction used, then the manifest's own extra columns."""
     classes = spec["classes"]
-    inputs = {*manifest_columns(), *tabular_columns(spec[RECIPE]).get("numeric", []),
-              *tabular_columns(spec[RECIPE]).get("categorical", [])}
+    recipe = spec[RECIPE]
+    inputs = {c for m in registered()
+              for c in m.columns(recipe.get(m.name, {}).get("preprocessing"))}
     table = pd.DataFrame({
         "sample_id": manifest["sample_id"].to_numpy(),
         "predicted": [classes[i] for i in probabilities.argmax(axis=1)],

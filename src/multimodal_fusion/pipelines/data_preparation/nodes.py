@@ -9,15 +9,20 @@ import pandas as pd
 from multimodal_fusion.contract.manifest import assign_splits
 from multimodal_fusion.contract.quarantine import PreparationSettings, screen_manifest
 from multimodal_fusion.core.config import typed_settings
-from multimodal_fusion.modalities.common import WorkersSetting, resolve_workers
+from multimodal_fusion.modalities import column_rules
+from multimodal_fusion.modalities.common import extraction_settings
 
 logger = logging.getLogger(__name__)
 
 
-def validate(manifest: pd.DataFrame, settings: dict, tabular: dict,
-             workers: WorkersSetting) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep the usable rows and cells; set the rest aside in a report naming each fault's fix."""
-    return screen_manifest(manifest, settings, tabular, resolve_workers(workers))
+def validate(manifest: pd.DataFrame, settings: dict, extraction: dict,
+             **preprocessing: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the usable rows and cells; set the rest aside in a report naming each fault's fix.
+
+    Each modality's cells are checked by its own rules, given its `preprocessing` parameters.
+    """
+    return screen_manifest(manifest, settings, column_rules(preprocessing),
+                           extraction_settings(extraction).processes)
 
 
 def split(manifest: pd.DataFrame, settings: dict, seed: int) -> pd.DataFrame:

@@ -2,13 +2,16 @@
 
 from kedro.pipeline import Pipeline, node
 
+from multimodal_fusion.modalities import modality_names
+
 from .nodes import split, validate
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    preprocessing = {name: f"params:{name}.preprocessing" for name in modality_names()}
     return Pipeline([
-        node(validate, inputs=["manifest", "params:data_preparation",
-                               "params:tabular.preprocessing", "params:feature_workers"],
+        node(validate, inputs={"manifest": "manifest", "settings": "params:data_preparation",
+                               "extraction": "params:extraction", **preprocessing},
              outputs=["validated_manifest", "quarantine_report"], name="validate_manifest"),
         node(split, inputs=["validated_manifest", "params:data_preparation", "params:seed"],
              outputs="split_manifest", name="split_manifest"),

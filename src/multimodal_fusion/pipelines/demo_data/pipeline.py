@@ -7,10 +7,6 @@ from .nodes import build_demo_dataset
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
-        node(
-            build_demo_dataset,
-            inputs=["params:demo_data", "params:seed"],
-            outputs=["demo_images", "demo_audio", "demo_metadata", "demo_manifest"],
-            name="build_demo_dataset",
-        ),
+        node(build_demo_dataset, inputs=["params:demo_data", "params:seed"], outputs="demo",
+             name="build_demo_dataset"),
     ])

@@ -21,7 +21,7 @@ class DataChangedError(ValueError):
 
 def check_data_unchanged(split: pd.DataFrame, record: dict, run: dict) -> pd.DataFrame:
     """The model's own split, once its data is shown to be what the model's run saw."""
-    version = run["model_version"]
+    version = run["read_version"]
     if record.get("run_id") != version:
         raise DataChangedError(
             f"fusion_model {version} has no run record of its own (models saved before run "
@@ -36,11 +36,11 @@ def check_data_unchanged(split: pd.DataFrame, record: dict, run: dict) -> pd.Dat
     return split
 
 
-def rebuild_model_inputs(split: pd.DataFrame, model: nn.Module, cache: str | None,
-                         workers: int | str | None, seed: int) -> ModelInputs:
+def rebuild_model_inputs(split: pd.DataFrame, model: nn.Module, extraction: dict,
+                         seed: int) -> ModelInputs:
     """The model's inputs on its own split, made with the recipe the model keeps."""
     recipe = recipe_of(model.spec, "the fusion_model version loaded")
-    return assemble_model_inputs(split, recipe_features(split, recipe, cache, workers, seed))
+    return assemble_model_inputs(split, recipe_features(split, recipe, extraction, seed))
 
 
 def compare_with_stored(reevaluated: dict, stored: dict) -> dict:

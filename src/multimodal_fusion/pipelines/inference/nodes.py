@@ -8,33 +8,33 @@ import pandas as pd
 from torch import nn
 
 from multimodal_fusion.contract.quarantine import screen_manifest
-from multimodal_fusion.modalities.common import FeatureTable, WorkersSetting, resolve_workers
+from multimodal_fusion.modalities.common import FeatureTable, extraction_settings
 from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.serving.inference import (
     inference_batch,
     predictions_table,
     recipe_features,
     recipe_of,
-    tabular_columns,
+    recipe_rules,
 )
 
 logger = logging.getLogger(__name__)
 
 
 def validate_new_samples(manifest: pd.DataFrame, settings: dict, model: nn.Module,
-                         workers: WorkersSetting) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Check the new samples as training checks its own; labels are not needed."""
+                         extraction: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the new samples' columns the model reads, as training checked its own; labels
+    are not needed."""
     recipe = recipe_of(model.spec, "the fusion_model version loaded")
-    return screen_manifest(manifest, settings, tabular_columns(recipe),
-                           resolve_workers(workers), labelled=False)
+    return screen_manifest(manifest, settings, recipe_rules(recipe),
+                           extraction_settings(extraction).processes, labelled=False)
 
 
-def compute_new_features(manifest: pd.DataFrame, model: nn.Module,
-                         cache: str | None, workers: WorkersSetting,
+def compute_new_features(manifest: pd.DataFrame, model: nn.Module, extraction: dict,
                          seed: int) -> dict[str, FeatureTable]:
     """Each modality the model reads, made as it was for training (the model's recipe)."""
     return recipe_features(manifest, recipe_of(model.spec, "the fusion_model version loaded"),
-                           cache, workers, seed)
+                           extraction, seed)
 
 
 def predict_new_samples(model: nn.Module, features: dict[str, FeatureTable],

@@ -12,11 +12,11 @@ from .nodes import compute_new_features, predict_new_samples, validate_new_sampl
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
         node(validate_new_samples, inputs=["manifest", "params:data_preparation", "fusion_model",
-                                           "params:feature_workers"],
+                                           "params:extraction"],
              outputs=["new_samples", "inference_quarantine_report"],
              name="validate_new_samples"),
-        node(compute_new_features, inputs=["new_samples", "fusion_model", "params:feature_cache",
-                                           "params:feature_workers", "params:seed"],
+        node(compute_new_features, inputs=["new_samples", "fusion_model", "params:extraction",
+                                           "params:seed"],
              outputs="features_of_new_samples", name="compute_new_features"),
         node(predict_new_samples, inputs=["fusion_model", "features_of_new_samples", "new_samples"],
              outputs="predictions", name="predict_new_samples"),

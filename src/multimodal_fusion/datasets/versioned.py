@@ -1,0 +1,64 @@
+"""Versioned datasets whose versions a run can choose: `RunVersioned` and its datasets.
+
+Kedro saves every versioned dataset under the session's start time and loads the newest
+version on disk, or the one `--load-versions` names. A run of this project needs two things
+more (see `hooks.RunIsolationHook`): what it saves goes under a version taken once it holds
+the project's lock, so no two runs share one; and what it reads is its own run's version,
+or one stored run's version for every dataset it did not write. `pin` gives a dataset those
+versions through Kedro's own `resolve_save_version` and `resolve_load_version`; without a
+pin, Kedro's rule holds. Every versioned entry of catalog.yml is of a type below.
+"""
+
+from __future__ import annotations
+
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
+from kedro_datasets.plotly import JSONDataset as PlotlyJSONDataset
+from kedro_datasets.text import TextDataset
+
+
+class RunVersioned:
+    """Mixed into a versioned dataset (before it, among the bases): a run may pin its save
+    and load versions.
+
+    A plain mixin, not a dataset itself, so the dataset's own `__init__` stays its own.
+    """
+
+    pinned_save: str | None = None
+    pinned_load: str | None = None
+
+    def pin(self, save: str | None = None, load: str | None = None) -> None:
+        """Save as `save` and load `load` from now on; None leaves that one to Kedro."""
+        self.pinned_save, self.pinned_load = save, load
+
+    def resolve_save_version(self) -> str | None:
+        return self.pinned_save or super().resolve_save_version()
+
+    def resolve_load_version(self) -> str | None:
+        return self.pinned_load or super().resolve_load_version()
+
+    def stored_versions(self) -> set[str]:
+        """Every version saved so far (the folders Kedro's layout keeps them in)."""
+        pattern = str(self._filepath / "*" / self._filepath.name)
+        return {path.rstrip("/").split("/")[-2] for path in self._glob_function(pattern)
+                if self._exists_function(path)}
+
+
+class RunJSONDataset(RunVersioned, JSONDataset):
+    """kedro-datasets' `json.JSONDataset`, its versions pinned by the run."""
+
+
+class RunPlotlyDataset(RunVersioned, PlotlyJSONDataset):
+    """kedro-datasets' `plotly.JSONDataset` (kedro-viz previews it), pinned by the run."""
+
+
+class RunCSVDataset(RunVersioned, CSVDataset):
+    """kedro-datasets' `pandas.CSVDataset`, its versions pinned by the run."""
+
+
+class RunParquetDataset(RunVersioned, ParquetDataset):
+    """kedro-datasets' `pandas.ParquetDataset`, its versions pinned by the run."""
+
+
+class RunTextDataset(RunVersioned, TextDataset):
+    """kedro-datasets' `text.TextDataset`, its versions pinned by the run."""
