@@ -1,6 +1,6 @@
 """Does `torchrun --nproc_per_node=2` train the demo as well as a single process?
 
-Run from the project's root, after `kedro run --pipeline=train` has built the features:
+Run from the project's root, after `kedro run --pipelines=train` has built the features:
 
     python benchmarks/distributed_parity.py
 

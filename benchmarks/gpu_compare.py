@@ -2,7 +2,7 @@
 engine at 20,000 training samples kept on the device and streamed from disk, CUDA against
 the same machine's CPU, torch.compile, the frozen encoders, and what a step waits for.
 
-Run from the project's root once `kedro run --pipeline=train` has written the model inputs
+Run from the project's root once `kedro run --pipelines=train` has written the model inputs
 (`data/05_model_input/model_inputs.npz`), here or on the GPU machine:
 
     python benchmarks/gpu_compare.py --output gpu.json          # CUDA: under 5 minutes
@@ -63,7 +63,7 @@ TILE = 16
 
 def load_inputs(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
-        sys.exit(f"{path} is missing: run `kedro run --pipeline=train` first, here or on a "
+        sys.exit(f"{path} is missing: run `kedro run --pipelines=train` first, here or on a "
                  f"machine with the same data, and copy the file along")
     return read_npz(path)
 

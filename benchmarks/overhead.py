@@ -9,7 +9,7 @@ analysis, plots, the run record, the HTML report) with the same parameters and f
 cache, and writes what a user keeps (model weights and spec, metrics, confusion matrix,
 run record, report) to a scratch folder, but has no session, catalog, hooks or datasets:
 no intermediate result is saved or read back between steps. Run it after one
-`kedro run --pipeline=train`, which builds the demo and fills the cache.
+`kedro run --pipelines=train`, which builds the demo and fills the cache.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Does a run's HTML report open in a browser with every plot drawn? Headless Chromium says.
 
-Run from the project's root after `kedro run --pipeline=train` (Debian: `apt install
+Run from the project's root after `kedro run --pipelines=train` (Debian: `apt install
 chromium`):
 
     python benchmarks/report_check.py [report.html] [--screenshot docs/report.png]

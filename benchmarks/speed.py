@@ -8,7 +8,7 @@ Run from the project's root with the project's environment:
     python benchmarks/speed.py --report benchmarks/speed.json --readme   # tables only
 
 Parts:
-1. `train`: `kedro run --pipeline=train` on the demo, present and with its features
+1. `train`: `kedro run --pipelines=train` on the demo, present and with its features
    cached: wall seconds and peak memory.
 2. `overhead`: that run against the same library calls as a plain script
    (`benchmarks/overhead.py`), as fresh processes three times each: Kedro's overhead as
@@ -95,7 +95,7 @@ def measured(command: list[str], cwd: Path = REPO) -> dict:
 
 def kedro(pipeline: str, params: dict | None = None) -> list[str]:
     """A `kedro run` command line, with runtime parameters."""
-    command = [sys.executable, "-m", "kedro", "run", f"--pipeline={pipeline}"]
+    command = [sys.executable, "-m", "kedro", "run", f"--pipelines={pipeline}"]
     if params:
         command.append("--params=" + ",".join(f"{k}={v}" for k, v in params.items()))
     return command
@@ -105,7 +105,7 @@ def train_part() -> dict:
     """The main job on the demo, with its demo and features in place from a first run."""
     measured(kedro("train"))
     result = measured(kedro("train"))
-    print(f"kedro run --pipeline=train: {result}", flush=True)
+    print(f"kedro run --pipelines=train: {result}", flush=True)
     return result
 
 
@@ -164,7 +164,7 @@ def markdown(result: dict) -> str:
              "minutes in all.", ""]
     if "train" in result:
         train = result["train"]
-        lines += [f"- `kedro run --pipeline=train` (demo present, features cached): "
+        lines += [f"- `kedro run --pipelines=train` (demo present, features cached): "
                   f"{train['seconds']} s wall, peak {train['peak_rss_mb']} MB resident "
                   f"(largest process), {train['peak_pss_mb']} MB for the process tree.", ""]
     for key, label in (("overhead", "Kedro's overhead, `mlflow` extra installed"),
@@ -172,7 +172,7 @@ def markdown(result: dict) -> str:
                         "Kedro's overhead without the extra (the Quickstart's install)")):
         if key in result:
             runs = result[key]
-            lines += [f"- {label}: `kedro run --pipeline=train` "
+            lines += [f"- {label}: `kedro run --pipelines=train` "
                       f"{', '.join(str(r['seconds']) for r in runs['kedro'])} s against the "
                       f"plain script's {', '.join(str(r['seconds']) for r in runs['plain'])} s:"
                       f" **{runs['ratio']:.2f}x** (ratio of medians).", ""]

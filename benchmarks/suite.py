@@ -8,7 +8,7 @@ Run from the project's root with the project's environment:
         --set training.fit.weight_decay=0.01 --output /tmp/wd.json   # try a setting
 
 Datasets, built once into --data (nothing in the product downloads data):
-- `demo`: the embedded demo (`kedro run --pipeline=demo_data`);
+- `demo`: the embedded demo (`kedro run --pipelines=demo_data`);
 - `avmnist_hard`: `../shared/datasets/avmnist_fsdd.py` (real MNIST digits and real spoken
   digits), made harder as MultiBench builds AV-MNIST: each image loses the leading
   principal components that carry 75% of the images' energy, and each clip is mixed with

@@ -28,6 +28,33 @@ def project_parameters(preset: str | None = None) -> dict:
     return loader["parameters"]
 
 
+def merged(base: dict, changes: dict) -> dict:
+    """`base` with `changes` laid over it, group by group, as Kedro merges `--params`."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merged(out.get(key) or {}, value) if isinstance(value, dict) and value else (
+            value)
+    return out
+
+
+def settings(group: str, **changes) -> dict:
+    """The project's parameter group `group` (dotted: `text.features`), some keys changed."""
+    values = project_parameters()
+    for key in group.split("."):
+        values = values[key]
+    return merged(values, changes)
+
+
+def typed(cls: type, group: str, **changes):
+    """Typed settings `cls` from the project's parameter group `group`, some keys changed."""
+    return cls(**settings(group, **changes))
+
+
+def training_settings(changes: dict) -> dict:
+    """The project's `training` parameters with `changes` laid over them."""
+    return merged(project_parameters()["training"], changes)
+
+
 def make_project(folder: Path) -> Path:
     """A copy of the project's configuration, so runs write under `folder`, not the repo."""
     shutil.copytree(REPO / "conf" / "base", folder / "conf" / "base")
@@ -71,8 +98,9 @@ def audio_features(manifest: pd.DataFrame, folder, cleaning: AudioPreprocessing 
                    **features) -> dict:
     """Both audio steps, the clips stored in a folder of their own."""
     clips = folder / f"clips-{len(list(folder.iterdir()))}"
-    store = preprocess_clips(manifest, cleaning or AudioPreprocessing(), clips, "key")
-    return clip_features(manifest, store, features)
+    cleaning = cleaning or typed(AudioPreprocessing, "audio.preprocessing")
+    store = preprocess_clips(manifest, cleaning, clips, "key")
+    return clip_features(manifest, store, settings("audio.features", **features))
 
 
 def truncate(path: Path, keep: float = 0.5) -> None:
@@ -81,12 +109,12 @@ def truncate(path: Path, keep: float = 0.5) -> None:
 
 
 # Small settings that train the toy inputs below in a second or two.
-TOY_SETTINGS = {
+TOY_SETTINGS = training_settings({
     "model": {"fusion": "concat", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0,
               "standardise": ["audio"]},
     "fit": {"max_epochs": 30, "batch_size": 16, "learning_rate": 0.01, "patience": 30,
             "modality_dropout": 0.2, "device": "cpu", "checkpoint_dir": None},
-}
+})
 
 
 def toy_inputs(n: int = 120) -> dict[str, np.ndarray]:

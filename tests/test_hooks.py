@@ -37,7 +37,7 @@ def start_train(project: Path, manifest: Path) -> subprocess.Popen:
     params = (f"manifest={manifest},preset=fast,extraction.cache=null,"
               "training.fit.max_epochs=3,training.fit.patience=3")
     return subprocess.Popen(
-        [sys.executable, "-m", "kedro", "run", "--pipeline=train", f"--params={params}"],
+        [sys.executable, "-m", "kedro", "run", "--pipelines=train", f"--params={params}"],
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"})
 
@@ -109,7 +109,7 @@ def kedro(project: Path, *args: str) -> subprocess.Popen:
 def test_a_demo_build_killed_midway_is_noticed_and_built_again(tmp_path):
     project = make_project(tmp_path)
     params = "--params=demo_data.n_samples=60"
-    build = kedro(project, "--pipeline=demo_data", params)
+    build = kedro(project, "--pipelines=demo_data", params)
     images = project / "data/01_raw/demo/images"
     deadline = time.monotonic() + 120
     while len(list(images.glob("*.png"))) < 10 and time.monotonic() < deadline:
@@ -118,7 +118,7 @@ def test_a_demo_build_killed_midway_is_noticed_and_built_again(tmp_path):
     build.wait(timeout=30)
     assert not (project / "data/01_raw/demo/manifest.csv").exists()
 
-    rerun = kedro(project, "--pipeline=data_preparation", params)
+    rerun = kedro(project, "--pipelines=data_preparation", params)
     output, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, output
     assert f"The demo dataset in {project / 'data/01_raw/demo'} is incomplete" in output
@@ -127,7 +127,7 @@ def test_a_demo_build_killed_midway_is_noticed_and_built_again(tmp_path):
 
     gone = project / "data/01_raw/demo" / manifest["audio"].loc[manifest["audio"] != ""].iloc[0]
     gone.unlink()
-    rerun = kedro(project, "--pipeline=data_preparation", params)
+    rerun = kedro(project, "--pipelines=data_preparation", params)
     output, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, output
     assert "1 files missing or empty, such as" in output and gone.name in output

@@ -1,5 +1,7 @@
 """Project settings: hooks and how configuration is loaded."""
 
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,16 @@ from multimodal_fusion.hooks import (
     MlflowTrackingHook,
     RunIsolationHook,
 )
+
+# With the mlflow extra, MLflow warns on every command, as Kedro loads kedro-mlflow, that
+# kedro-mlflow's model class has a `predict` without type hints: a note for kedro-mlflow's
+# authors, not for a user of this project. MLflow raises it under a warnings filter of its
+# own, which no warnings filter outranks, so it is dropped where Kedro logs warnings.
+logging.getLogger("py.warnings").addFilter(
+    lambda record: "Add type hints to the `predict` method" not in record.getMessage())
+# kedro-viz 12.5 imports FastAPI's ORJSONResponse, which FastAPI 0.165 deprecates: a note
+# for kedro-viz's authors, printed by every `kedro viz` command.
+warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated", category=UserWarning)
 
 HOOKS = (RunIsolationHook(), DemoDataHook(), DistributedOutputsHook(), MlflowTrackingHook())
 # kedro-mlflow would track every run once installed; MlflowTrackingHook turns it on only
@@ -37,4 +49,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"beside": _beside, "preset": _preset},
+    # conf/local names only the keys it changes (`tabular: {preprocessing: {numeric: [a]}}`):
+    # the rest of each group stays conf/base's, where every key has its one value.
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -20,7 +20,7 @@ def test_labels_and_ids_stay_text_and_empty_cells_mean_missing(tmp_path):
         {"sample_id": "001", "label": "007", "text": "NA", "audio": ""},
         {"sample_id": "002", "label": "1", "text": "", "audio": ""},
     ])
-    manifest = read_manifest(path, text_columns=manifest_columns())
+    manifest = read_manifest(path, "utf-8", manifest_columns())
     assert manifest["sample_id"].tolist() == ["001", "002"]
     assert manifest["label"].tolist() == ["007", "1"]
     assert manifest["text"].tolist() == ["NA", ""]
@@ -30,18 +30,18 @@ def test_labels_and_ids_stay_text_and_empty_cells_mean_missing(tmp_path):
 def test_a_cell_in_another_encoding_costs_that_cell_not_the_run(tmp_path):
     path = tmp_path / "manifest.csv"
     path.write_bytes("sample_id,label,text\na,x,caf\xe9\nb,y,ok\n".encode("latin-1"))
-    manifest = read_manifest(path, text_columns=manifest_columns())
+    manifest = read_manifest(path, "utf-8", manifest_columns())
     assert manifest["text"].tolist() == ["caf\ufffd", "ok"]
     assert manifest.attrs["undecodable"] == {
         "text": {1: "byte e9 at position 3 is not valid utf-8 text"}}
-    again = read_manifest(path, text_columns=manifest_columns(), encoding="latin-1")
+    again = read_manifest(path, "latin-1", manifest_columns())
     assert again["text"].tolist() == ["caf\xe9", "ok"]
 
 
 def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
     path = tmp_path / "manifest.csv"
     path.write_text("sample_id,label,text\na,x,\xfcber\n", encoding="utf-8-sig")
-    manifest = read_manifest(path, text_columns=manifest_columns())
+    manifest = read_manifest(path, "utf-8", manifest_columns())
     assert manifest.columns.tolist() == ["sample_id", "label", "text"]
     assert manifest.at[1, "text"] == "\xfcber"
 
@@ -55,7 +55,7 @@ def test_an_empty_or_malformed_manifest_gives_one_clear_message(tmp_path, conten
     path = tmp_path / "manifest.csv"
     path.write_bytes(content)
     with pytest.raises(ManifestError, match=fragment):
-        read_manifest(path, text_columns=manifest_columns())
+        read_manifest(path, "utf-8", manifest_columns())
 
 
 def test_split_is_stratified_reproducible_and_sized_by_parameters():

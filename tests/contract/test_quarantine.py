@@ -15,7 +15,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from helpers import make_project, project_parameters, write_tone
+from helpers import make_project, merged, project_parameters, write_tone
 from multimodal_fusion.contract.manifest import ManifestError, read_manifest
 from multimodal_fusion.contract.quarantine import SAMPLE_SET_ASIDE, screen_manifest
 from multimodal_fusion.modalities import column_rules, manifest_columns, modality_names
@@ -133,12 +133,12 @@ def screen(manifest: Path, settings: dict, tabular: dict | None = None,
     """Validation as the data_preparation pipeline runs it, naming these tabular columns."""
     preprocessing = {name: PARAMETERS[name]["preprocessing"] for name in modality_names()}
     preprocessing["tabular"] = {"numeric": [], "categorical": [], **(tabular or {})}
-    return screen_manifest(read_manifest(manifest, text_columns=manifest_columns()), settings,
+    return screen_manifest(read_manifest(manifest, "utf-8", manifest_columns()), settings,
                            column_rules(preprocessing), labelled=labelled)
 
 
-def screened(manifest: Path, **settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return screen(manifest, settings)
+def screened(manifest: Path, **changes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return screen(manifest, merged(PARAMETERS["data_preparation"], changes))
 
 
 def test_each_fault_is_set_aside_with_its_reason_and_the_rest_is_kept(messy):
@@ -186,19 +186,19 @@ def test_a_manifest_without_labels_or_modalities_is_refused_whole(tmp_path):
     path = tmp_path / "manifest.csv"
     pd.DataFrame({"sample_id": ["a"], "text": ["t"]}).to_csv(path, index=False)
     with pytest.raises(ManifestError, match="no 'label' column; add one"):
-        screen(path, {})
-    assert len(screen(path, {}, labelled=False)[0]) == 1
+        screen(path, PARAMETERS["data_preparation"])
+    assert len(screen(path, PARAMETERS["data_preparation"], labelled=False)[0]) == 1
     pd.DataFrame({"sample_id": ["a"], "label": ["x"], "notes": ["t"]}).to_csv(path, index=False)
     with pytest.raises(ManifestError, match=r"has none of the columns the modalities read "
                                             r"\(image, text, audio\)"):
-        screen(path, {})
+        screen(path, PARAMETERS["data_preparation"])
 
 
 def test_a_tabular_cell_that_is_not_a_number_becomes_a_missing_value(tmp_path):
     path = tmp_path / "manifest.csv"
     pd.DataFrame({"sample_id": ["a", "b", "c"], "label": ["x", "x", "x"], "split": ["train"] * 3,
                   "text": ["t", "u", "v"], "cue": ["1.5", "lots", ""]}).to_csv(path, index=False)
-    kept, report = screen(path, {}, {"numeric": ["cue"]})
+    kept, report = screen(path, PARAMETERS["data_preparation"], {"numeric": ["cue"]})
     assert kept["cue"].fillna("").tolist() == ["1.5", "", ""]
     assert report[["sample_id", "action", "reason"]].values.tolist() == [
         ["b", "value emptied", "'lots' is not a number"]]

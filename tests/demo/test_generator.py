@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from helpers import typed
 from multimodal_fusion.demo.generator import (
     CORRUPTED,
     MISSING,
@@ -14,10 +15,14 @@ from multimodal_fusion.evaluation.ceiling import CLEAN, accuracy_ceiling
 SENTENCE_WORDS = ("sieben", "seven", "sept", "siete", "sette", "sete", "zeven")
 
 
+def demo_settings(**changes) -> DemoSettings:
+    """The project's demo settings, these changed."""
+    return typed(DemoSettings, "demo_data", **changes)
+
 @pytest.fixture(scope="module")
 def demo():
     """A plan of 3,000 samples: manifest and metadata only, no file is rendered."""
-    return build_demo(DemoSettings(n_samples=3000, corruption_p=0.4, missing_p=0.05, seed=1))
+    return build_demo(demo_settings(n_samples=3000, corruption_p=0.4, missing_p=0.05, seed=1))
 
 
 def test_manifest_follows_the_data_contract(demo):
@@ -63,7 +68,7 @@ def test_corrupted_text_loses_the_number_word():
 
 
 def test_rendered_files_differ_between_clean_and_corrupted(tmp_path):
-    demo = build_demo(DemoSettings(n_samples=40, corruption_p=0.5, seed=2))
+    demo = build_demo(demo_settings(n_samples=40, corruption_p=0.5, seed=2))
     states = demo.metadata["states"]
     stems = {s: f"{i:05d}" for i, s in enumerate(demo.manifest["sample_id"])}
     clean = [stems[s] for s, st in states.items() if st["image"] == CLEAN]
@@ -84,8 +89,8 @@ def test_a_larger_count_reuses_images_with_new_text(demo):
 
 
 def test_the_tabular_option_adds_a_cue_that_carries_the_digit_and_keeps_the_rest():
-    plain = build_demo(DemoSettings(n_samples=400, missing_p=0.1, seed=4))
-    demo = build_demo(DemoSettings(n_samples=400, missing_p=0.1, tabular=True, seed=4))
+    plain = build_demo(demo_settings(n_samples=400, missing_p=0.1, seed=4))
+    demo = build_demo(demo_settings(n_samples=400, missing_p=0.1, tabular=True, seed=4))
     assert "cue" not in plain.manifest.columns
     shared = list(plain.manifest.columns)
     assert demo.manifest[shared].equals(plain.manifest)

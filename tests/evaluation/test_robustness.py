@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import TOY_SETTINGS, toy_inputs
+from helpers import TOY_SETTINGS, toy_inputs, typed
 from multimodal_fusion.evaluation.metrics import by_presence, calibration, probability_metrics
 from multimodal_fusion.evaluation.robustness import (
     EvaluationSettings,
@@ -21,7 +21,8 @@ def analysed() -> dict:
     inputs = toy_inputs(240)
     model, _ = train(inputs, TOY_SETTINGS, seed=0)
     batch = batch_for_split(inputs, "test", model.spec)
-    return modality_analysis(model, batch, EvaluationSettings(repeats=4), seed=0)
+    chosen = typed(EvaluationSettings, "evaluation", repeats=4)
+    return modality_analysis(model, batch, chosen, seed=0)
 
 
 def test_the_informative_modality_carries_the_contribution(analysed):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import audio_features, manifest_of, write_tone
+from helpers import audio_features, manifest_of, settings, typed, write_tone
 from multimodal_fusion.modalities.audio import (
     AudioFeatures,
     AudioPreprocessing,
@@ -20,6 +20,16 @@ from multimodal_fusion.modalities.audio import (
 from multimodal_fusion.modalities.common import ModalityFileError
 
 
+def cleaning(**changes) -> AudioPreprocessing:
+    """The project's audio cleaning settings, these changed."""
+    return typed(AudioPreprocessing, "audio.preprocessing", **changes)
+
+
+def audio_settings(**changes) -> AudioFeatures:
+    """The project's audio feature settings for 16 kHz clips, these changed."""
+    return typed(AudioFeatures, "audio.features", sample_rate=16000, **changes)
+
+
 @pytest.mark.parametrize("extractor", ["mfcc", "plp"])
 def test_pooled_cepstra_have_fixed_length_whatever_the_clip(tmp_path, extractor):
     paths = [
@@ -30,7 +40,7 @@ def test_pooled_cepstra_have_fixed_length_whatever_the_clip(tmp_path, extractor)
     ]
     settings = {"extractor": extractor, "n_mfcc": 13, "plp_order": 13, "segments": 3}
     table = audio_features(manifest_of("audio", paths), tmp_path, **settings)
-    assert table["values"].shape == (4, pooled_width(AudioFeatures(**settings))) == (4, 3 * 13 * 5)
+    assert table["values"].shape == (4, pooled_width(audio_settings(**settings))) == (4, 3 * 13 * 5)
     assert table["present"].tolist() == [True, True, False, True]
     assert np.isfinite(table["values"]).all()
     assert not np.allclose(table["values"][1], table["values"][3])
@@ -51,7 +61,7 @@ def test_loudness_normalisation_makes_quiet_and_loud_clips_alike(tmp_path):
     quiet = str(quiet)
     manifest = manifest_of("audio", [quiet, loud])
     plain = audio_features(manifest, tmp_path, n_mfcc=13)["values"]
-    levelling = AudioPreprocessing(normalise_loudness=True, pre_emphasis=0.97)
+    levelling = cleaning(normalise_loudness=True, pre_emphasis=0.97)
     levelled = audio_features(manifest, tmp_path, levelling, n_mfcc=13)["values"]
     assert not np.allclose(plain[0], plain[1], atol=1e-2)
     np.testing.assert_allclose(levelled[0], levelled[1], atol=1e-2)
@@ -77,7 +87,7 @@ def test_plp_tells_vowel_like_spectra_apart_and_ignores_loudness():
     t = np.arange(rate // 2) / rate
     low = np.sin(2 * np.pi * 300 * t) + 0.5 * np.sin(2 * np.pi * 700 * t)
     high = np.sin(2 * np.pi * 2300 * t) + 0.5 * np.sin(2 * np.pi * 3000 * t)
-    settings = AudioFeatures(extractor="plp")
+    settings = audio_settings(extractor="plp")
     low_cepstra = plp_cepstra(low.astype(np.float32), settings).mean(axis=1)
     quiet_cepstra = plp_cepstra((0.1 * low).astype(np.float32), settings).mean(axis=1)
     high_cepstra = plp_cepstra(high.astype(np.float32), settings).mean(axis=1)
@@ -103,11 +113,13 @@ def test_audio_memory_does_not_grow_with_the_number_of_clips(tmp_path):
              for i in range(40)]
     audio_features(manifest_of("audio", paths[:2]), tmp_path)  # first-call set-up, untraced
 
+    clean, features = cleaning(), settings("audio.features", n_mfcc=13)
+
     def peak_bytes(clips: int) -> int:
         manifest = manifest_of("audio", paths[:clips])
         tracemalloc.start()
-        store = preprocess_clips(manifest, AudioPreprocessing(), tmp_path / f"n{clips}", "k")
-        clip_features(manifest, store, {"n_mfcc": 13})
+        store = preprocess_clips(manifest, clean, tmp_path / f"n{clips}", "k")
+        clip_features(manifest, store, features)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return peak

@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import truncate, write_image, write_tone
+from helpers import settings, truncate, write_image, write_tone
 from multimodal_fusion.modalities.audio import audio_vectors, preprocess_audio
 from multimodal_fusion.modalities.cache import cached_features, fingerprint
 from multimodal_fusion.modalities.image import encode_images, preprocess_images
 
 SETTINGS = {"sample_rate": 16000, "n_mfcc": 13, "trim_top_db": 30, "segments": 2}
-CLEANING = {"sample_rate": 16000, "trim_top_db": 30}
-FEATURES = {"extractor": "mfcc", "n_mfcc": 13, "segments": 2}
+CLEANING = settings("audio.preprocessing", sample_rate=16000, trim_top_db=30)
+FEATURES = settings("audio.features", extractor="mfcc", n_mfcc=13, segments=2)
 
 
 @pytest.fixture
@@ -70,12 +70,13 @@ def audio_run(manifest, cache, cleaning=CLEANING, features=FEATURES):
 def test_changing_one_modality_recomputes_only_that_one(manifest, tmp_path):
     cache = str(tmp_path / "cache")
     audio_run(manifest, cache)
-    tensors = preprocess_images(manifest, {"size": 8}, cached_in(cache))
+    tensors = preprocess_images(manifest, settings("image.preprocessing", size=8), cached_in(cache))
     audio_run(manifest, cache, features={**FEATURES, "n_mfcc": 20})
-    preprocess_images(manifest, {"size": 8}, cached_in(cache))
+    preprocess_images(manifest, settings("image.preprocessing", size=8), cached_in(cache))
     assert len(list((tmp_path / "cache" / "audio").iterdir())) == 2
     assert len(list((tmp_path / "cache" / "image_tensors").iterdir())) == 1
-    encoded = encode_images(tensors, {"encoder": "resnet18"}, cached_in(cache))
+    resnet = settings("image.features", encoder="resnet18")
+    encoded = encode_images(tensors, resnet, cached_in(cache))
     assert str(encoded["encoder"]) == "resnet18"
 
 
@@ -83,7 +84,7 @@ def test_changing_audio_features_reuses_the_cleaned_clips(manifest, tmp_path, ca
     cache = str(tmp_path / "cache")
     with caplog.at_level(logging.INFO):
         mfcc = audio_run(manifest, cache)
-        plp = audio_run(manifest, cache, features={"extractor": "plp", "segments": 2})
+        plp = audio_run(manifest, cache, features={**FEATURES, "extractor": "plp"})
     assert "clips and settings unchanged, reusing" in caplog.text
     assert len(list((tmp_path / "cache" / "audio_clips").iterdir())) == 1
     assert mfcc["present"].tolist() == plp["present"].tolist() == [True, False, True]

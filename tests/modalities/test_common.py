@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from helpers import audio_features, manifest_of, write_tone
+from helpers import audio_features, manifest_of, settings, typed, write_tone
 from multimodal_fusion.core import parallel
 from multimodal_fusion.modalities.audio import (
     AudioPreprocessing,
@@ -13,6 +13,8 @@ from multimodal_fusion.modalities.audio import (
 )
 from multimodal_fusion.modalities.common import ModalityFileError
 
+CLEANING = typed(AudioPreprocessing, "audio.preprocessing")
+
 
 def test_worker_processes_give_the_same_features_and_name_a_bad_file(tmp_path, monkeypatch):
     monkeypatch.setattr(parallel, "PARALLEL_WORTH_SECONDS", 0.0)
@@ -20,13 +22,14 @@ def test_worker_processes_give_the_same_features_and_name_a_bad_file(tmp_path, m
     paths = [write_tone(tmp_path / f"{i}.wav", frequency=200.0 + 150 * i) for i in range(5)]
     manifest = manifest_of("audio", [*paths[:2], "", *paths[2:]])
     alone = audio_features(manifest, tmp_path, n_mfcc=13)
-    store = preprocess_clips(manifest, AudioPreprocessing(), tmp_path / "parallel", "k", workers=2)
-    together = clip_features(manifest, store, {"n_mfcc": 13}, workers=2)
+    store = preprocess_clips(manifest, CLEANING, tmp_path / "parallel", "k", workers=2)
+    together = clip_features(manifest, store, settings("audio.features", n_mfcc=13),
+                             workers=2)
     np.testing.assert_array_equal(together["values"], alone["values"])
     assert together["present"].tolist() == alone["present"].tolist()
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF nonsense")
     manifest = manifest_of("audio", [*paths, str(broken)])
     with pytest.raises(ModalityFileError, match=r"row 6 \(sample_id 's5'\).*broken\.wav"):
-        preprocess_clips(manifest, AudioPreprocessing(), tmp_path / "bad", "k", workers=2)
+        preprocess_clips(manifest, CLEANING, tmp_path / "bad", "k", workers=2)
     assert not list(tmp_path.glob("bad*"))

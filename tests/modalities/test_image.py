@@ -7,14 +7,28 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers import manifest_of, write_image
+from helpers import manifest_of, settings, typed, write_image
 from multimodal_fusion.modalities.common import ModalityFileError
-from multimodal_fusion.modalities.image import extract_image_tensors, image_features
+from multimodal_fusion.modalities.image import (
+    ImageFeatures,
+    ImagePreprocessing,
+    extract_image_tensors,
+    image_features,
+)
+
+
+def tensors_of(manifest: pd.DataFrame, **preprocessing) -> dict:
+    """The preprocessing step, in this process, these settings changed from the project's."""
+    return extract_image_tensors(
+        manifest, typed(ImagePreprocessing, "image.preprocessing", **preprocessing), 1)
 
 
 def images_for(manifest: pd.DataFrame, size: int, encoder: str = "small_cnn", **options) -> dict:
     """Both image steps."""
-    return image_features(extract_image_tensors(manifest, size), encoder, **options)
+    if "augment" in options:
+        options["augment"] = {**settings("image.features")["augment"], **options["augment"]}
+    return image_features(tensors_of(manifest, size=size),
+                          typed(ImageFeatures, "image.features", encoder=encoder, **options))
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "CMYK", "P"])
@@ -36,7 +50,7 @@ def test_a_corrupt_image_names_its_row_and_file(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(ModalityFileError) as error:
-        extract_image_tensors(manifest_of("image", [good, str(bad)]), size=8)
+        tensors_of(manifest_of("image", [good, str(bad)]), size=8)
     assert "manifest.csv row 2 (sample_id 's1')" in str(error.value)
     assert str(bad) in str(error.value)
 
@@ -49,7 +63,7 @@ def test_an_unknown_image_encoder_lists_the_choices():
 def test_transparent_areas_are_laid_over_white(tmp_path):
     clear = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
     clear.save(tmp_path / "clear.png")
-    table = extract_image_tensors(manifest_of("image", [str(tmp_path / "clear.png")]), size=4)
+    table = tensors_of(manifest_of("image", [str(tmp_path / "clear.png")]), size=4)
     np.testing.assert_allclose(table["values"][0], 1.0)
 
 
@@ -106,9 +120,9 @@ def test_crop_fit_keeps_proportions_where_squash_stretches(tmp_path):
     wide.paste((0, 0, 0), (10, 0, 30, 20))  # a black square in the middle of a white band
     wide.save(tmp_path / "wide.png")
     manifest = manifest_of("image", [str(tmp_path / "wide.png")])
-    cropped = extract_image_tensors(manifest, size=8, fit="crop")["values"][0]
-    squashed = extract_image_tensors(manifest, size=8, fit="squash")["values"][0]
+    cropped = tensors_of(manifest, size=8, fit="crop")["values"][0]
+    squashed = tensors_of(manifest, size=8, fit="squash")["values"][0]
     assert cropped.max() < -0.9  # only the black square is left
     assert squashed.max() > 0.9  # the white sides are squeezed in
     with pytest.raises(ValueError, match="unknown image fit 'pad'.*squash, crop"):
-        extract_image_tensors(manifest, size=8, fit="pad")
+        tensors_of(manifest, size=8, fit="pad")

@@ -79,9 +79,11 @@ def test_a_cell_that_is_not_a_number_names_its_row_and_the_fix():
 
 
 @pytest.mark.parametrize("columns, fragment", [
-    ({"numeric": ["prize"]}, "names prize, but /data/manifest.csv has no such column"),
+    ({"numeric": ["prize"], "categorical": []},
+     "names prize, but /data/manifest.csv has no such column"),
     ({"numeric": ["price"], "categorical": ["price"]}, "names price twice"),
-    ({"categorical": ["label"]}, "names label as a feature"),
+    ({"numeric": [], "categorical": ["label"]}, "names label as a feature"),
+    ({"numeric": ["price"]}, "tabular.preprocessing: missing key 'categorical'"),
     ({"numeric": ["price"], "categoric": ["region"]}, "unknown key 'categoric'"),
 ])
 def test_badly_named_columns_are_refused_clearly(columns, fragment):

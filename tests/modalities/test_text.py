@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import manifest_of
+from helpers import manifest_of, typed
 from multimodal_fusion.modalities.text import (
     TextPreprocessing,
     TextSettings,
@@ -15,8 +15,17 @@ from multimodal_fusion.modalities.text import (
 )
 
 
+def features(**changes) -> TextSettings:
+    """The project's text feature settings, these changed."""
+    return typed(TextSettings, "text.features", **changes)
+
+
+def cleaning(**changes) -> TextPreprocessing:
+    """The project's text cleaning settings, these changed."""
+    return typed(TextPreprocessing, "text.preprocessing", **changes)
+
 def test_tfidf_vocabulary_comes_from_training_texts_only():
-    settings = TextSettings(extractor="tfidf", analyzers=["char"], min_df=1, ngram_min=3,
+    settings = features(extractor="tfidf", analyzers=["char"], min_df=1, ngram_min=3,
                             ngram_max=3)
     state = fit_text_features(["seven", "sieben"], settings)
     fitted = state["tfidf"]["char"]
@@ -31,14 +40,14 @@ def test_tfidf_vocabulary_comes_from_training_texts_only():
 
 
 def test_text_is_unicode_normalised_and_case_folded_when_cleaned():
-    assert clean_texts(["NÚMERO", "nu\u0301mero", " Straße  zwei "], TextPreprocessing()) == [
+    assert clean_texts(["NÚMERO", "nu\u0301mero", " Straße  zwei "], cleaning()) == [
         "número", "número", "strasse zwei"]
 
 
 def test_stop_words_and_word_ngrams_reach_tfidf():
     texts = clean_texts(["the digit is seven", "the digit is two"],
-                        TextPreprocessing(stop_words="english"))
-    state = fit_text_features(texts, TextSettings(extractor="tfidf", analyzers=["char", "word"],
+                        cleaning(stop_words="english"))
+    state = fit_text_features(texts, features(extractor="tfidf", analyzers=["char", "word"],
                                                    min_df=1))
     assert "the" not in state["tfidf"]["word"]["vocabulary"]
     assert "digit seven" in state["tfidf"]["word"]["vocabulary"]
@@ -49,22 +58,22 @@ def test_stop_words_and_word_ngrams_reach_tfidf():
 
 
 def test_own_stop_words_are_normalised_like_the_text():
-    cleaning = TextPreprocessing(stop_words=["The", "IS"])
-    assert clean_texts(["The digit, is SEVEN.", ""], cleaning) == ["digit seven", ""]
+    own = cleaning(stop_words=["The", "IS"])
+    assert clean_texts(["The digit, is SEVEN.", ""], own) == ["digit seven", ""]
 
 
 def test_a_misspelt_text_setting_lists_the_choices():
     with pytest.raises(ValueError, match="unknown text extractor 'bert'.*tfidf, tokens, word2vec"):
-        fit_text_features(["a"], TextSettings(extractor="bert"))
+        fit_text_features(["a"], features(extractor="bert"))
     with pytest.raises(ValueError, match="analyzers \\['chars'\\].*char, word"):
-        fit_text_features(["a"], TextSettings(analyzers=["chars"]))
+        fit_text_features(["a"], features(analyzers=["chars"]))
     with pytest.raises(ValueError, match="stop_words 'german'"):
-        clean_texts(["a"], TextPreprocessing(stop_words="german"))
+        clean_texts(["a"], cleaning(stop_words="german"))
 
 
 def test_word2vec_averages_vectors_learnt_from_training_texts_and_repeats_under_a_seed():
     texts = ["the digit seven", "the number seven", "the digit two", "the number two"] * 5
-    settings = TextSettings(extractor="word2vec", min_df=1, vector_size=8, epochs=5)
+    settings = features(extractor="word2vec", min_df=1, vector_size=8, epochs=5)
     state = fit_text_features(texts, settings, seed=3)
     assert set(state["word_vectors"]) == {"the", "digit", "number", "seven", "two"}
     manifest = manifest_of("text", ["seven digit", "", "unknown words only"])
@@ -80,7 +89,7 @@ def test_word2vec_averages_vectors_learnt_from_training_texts_and_repeats_under_
 
 def test_minilm_gives_frozen_deterministic_sentence_vectors_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    state = fit_text_features(["unused"], TextSettings(extractor="minilm"))
+    state = fit_text_features(["unused"], features(extractor="minilm"))
     manifest = manifest_of("text", ["the digit seven", "", "the number seven", "a red car"])
     table = text_features(manifest, state)
     values = table["values"]
@@ -93,7 +102,7 @@ def test_minilm_gives_frozen_deterministic_sentence_vectors_offline(monkeypatch)
 
 def test_tokens_are_word_ids_from_the_training_vocabulary():
     state = fit_text_features(["the digit is seven", "the digit is two"],
-                              TextSettings(extractor="tokens", min_df=1, max_tokens=5))
+                              features(extractor="tokens", min_df=1, max_tokens=5))
     table = text_features(manifest_of("text", ["the digit is nine", "", "seven " * 9]), state)
     assert table["values"].dtype == np.int64 and table["values"].shape == (3, 5)
     vocabulary = state["vocabulary"]
@@ -107,10 +116,10 @@ def test_tokens_are_word_ids_from_the_training_vocabulary():
 
 def test_joined_text_extractors_give_their_vectors_side_by_side():
     texts = ["the digit is seven", "the digit is two", "a frog"]
-    settings = TextSettings(extractor="tfidf+minilm", analyzers=["char"], min_df=1)
+    settings = features(extractor="tfidf+minilm", analyzers=["char"], min_df=1)
     state = fit_text_features(texts, settings)
     table = text_features(manifest_of("text", ["a frog", ""]), state)
-    tfidf_alone = fit_text_features(texts, TextSettings(extractor="tfidf", analyzers=["char"],
+    tfidf_alone = fit_text_features(texts, features(extractor="tfidf", analyzers=["char"],
                                                         min_df=1))
     width = table["values"].shape[1] - 384
     np.testing.assert_allclose(
@@ -119,4 +128,4 @@ def test_joined_text_extractors_give_their_vectors_side_by_side():
     assert np.linalg.norm(table["values"][0, width:]) == pytest.approx(1.0, rel=1e-4)
     assert table["present"].tolist() == [True, False] and not table["values"][1].any()
     with pytest.raises(ValueError, match="join vector extractors with"):
-        fit_text_features(texts, TextSettings(extractor="tokens+minilm"))
+        fit_text_features(texts, features(extractor="tokens+minilm"))

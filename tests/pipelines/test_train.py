@@ -235,7 +235,7 @@ def test_torchrun_trains_with_two_ranks_and_only_rank_0_writes(trained_project):
 
 
 def test_a_misspelt_fusion_option_stops_the_run_naming_it(trained_project):
-    misspelt = kedro_run(trained_project, "--pipeline=training",
+    misspelt = kedro_run(trained_project, "--pipelines=training",
                          "--params=training.model.fusion_options.rnak=4")
     output, _ = misspelt.communicate(timeout=300)
     assert misspelt.returncode != 0

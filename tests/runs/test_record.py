@@ -10,6 +10,8 @@ import pandas as pd
 from helpers import write_tone
 from multimodal_fusion.runs.record import data_fingerprint, git_commit, parameters_hash, run_record
 
+PARAMETERS = {"seed": 1, "training": {"fit": {"device": "cpu"}}}
+
 
 def test_the_data_fingerprint_follows_file_bytes_and_cells_not_where_files_live(tmp_path):
     clip = write_tone(tmp_path / "a.wav")
@@ -42,8 +44,8 @@ def test_the_commit_is_read_from_the_repository(tmp_path):
 def test_a_record_holds_what_reproduction_needs(tmp_path):
     manifest = pd.DataFrame({"sample_id": ["a"], "label": ["x"], "text": ["t"]})
     record = run_record({"run_id": "2026-11-29T00.00.00.000Z", "project_path": str(tmp_path),
-                         "started": time.time() - 2}, {"seed": 1, "training": {}}, manifest, 1)
-    assert record["parameters_hash"] == parameters_hash({"training": {}, "seed": 1})
-    assert record["parameters"] == {"seed": 1, "training": {}}
+                         "started": time.time() - 2}, PARAMETERS, manifest, 1)
+    assert record["parameters_hash"] == parameters_hash(dict(reversed(PARAMETERS.items())))
+    assert record["parameters"] == PARAMETERS
     assert record["seed"] == 1 and record["device"] == "cpu" and record["wall_seconds"] >= 2
     assert {"python", "torch", "numpy", "kedro"} <= set(record["libraries"])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import settings
 from multimodal_fusion.serving.export import OUTPUT, SPEC_KEY, ProbabilityModel, export_onnx
 from multimodal_fusion.training.strategies import (
     FUSION,
@@ -26,13 +27,14 @@ MODALITIES = {"image": {"encoder": "small_cnn", "input_shape": [3, 16, 16]},
               "audio": {"encoder": "mlp", "input_shape": [24], "standardise": True},
               "tabular": {"encoder": "mlp", "input_shape": [5]}}
 TRAINED = [*of_kind(FUSION), *of_kind(LINEAR)]  # what a saved model can be
+OPTIONS = settings("training.model.fusion_options")
 
 
 def trained_looking(fusion: str) -> torch.nn.Module:
     """A model of this strategy with random weights and standardisation statistics."""
     torch.manual_seed(0)
     spec = {"classes": ["a", "b", "c"], "fusion": fusion, "embedding_dim": 16,
-            "hidden_dim": 32, "dropout": 0.1, "fusion_options": strategy_options(fusion, {}),
+            "hidden_dim": 32, "dropout": 0.1, "fusion_options": strategy_options(fusion, OPTIONS),
             "modalities": {m: {"standardise": False, **s} for m, s in MODALITIES.items()}}
     model = build_model(spec)
     with torch.no_grad():

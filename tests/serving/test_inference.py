@@ -94,7 +94,7 @@ def test_a_folder_of_files_is_a_manifest_samples_sharing_a_stem(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "apple" / "one.png")
     (tmp_path / "banana" / "two.txt").write_bytes("caf\xe9".encode("latin-1"))
     (tmp_path / "banana" / "notes.md").write_text("not a sample")
-    manifest = manifest_from_folder(tmp_path)
+    manifest = manifest_from_folder(tmp_path, "utf-8")
     assert manifest.to_dict("records") == [
         {"sample_id": "apple/one", "label": "apple", "image": "apple/one.png",
          "text": "a apple", "audio": "apple/one.wav"},

@@ -1,11 +1,13 @@
 import torch
 
+from helpers import settings
 from multimodal_fusion.training.augmentation import augment_batch, augmentation
+
+OFF = settings("image.features")["augment"]
 
 
 def test_augmentation_draws_anew_per_image_and_keeps_shape_and_range():
-    assert augmentation({}, 16) is None
-    assert augmentation({"rotation": 0, "crop_scale": 1.0, "colour_jitter": 0}, 16) is None
+    assert augmentation(OFF, 16) is None
     transform = augmentation({"rotation": 20, "crop_scale": 0.7, "horizontal_flip": True,
                               "colour_jitter": 0.3}, 16)
     images = torch.rand(6, 3, 16, 16) * 2 - 1

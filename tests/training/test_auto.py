@@ -3,14 +3,15 @@ import logging
 import pytest
 import torch
 
-from helpers import image_toy_inputs
+from helpers import image_toy_inputs, training_settings
 from multimodal_fusion.training.auto import AutoSettings, choose_and_fit, with_fusion
 from multimodal_fusion.training.reuse import TrainingStore
 from multimodal_fusion.training.strategies import build_model, train
 
-SETTINGS = {"model": {"fusion": "auto", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
-            "auto": {"candidates": ["concat", "linear_early", "late"], "max_epochs": 2},
-            "fit": {"max_epochs": 4, "batch_size": 32, "device": "cpu", "checkpoint_dir": None}}
+SETTINGS = training_settings({
+    "model": {"fusion": "auto", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
+    "auto": {"candidates": ["concat", "linear_early", "late"], "max_epochs": 2},
+    "fit": {"max_epochs": 4, "batch_size": 32, "device": "cpu", "checkpoint_dir": None}})
 
 
 def counting(calls: list[dict]):
@@ -88,9 +89,10 @@ def test_a_stored_training_that_cannot_be_read_is_trained_again(tmp_path, caplog
 def test_auto_refuses_bad_candidates_and_misspelt_keys():
     with pytest.raises(ValueError, match="training.auto.candidates: unknown fusion strategy "
                                          "'gatd'"):
-        train(image_toy_inputs(), {**SETTINGS, "auto": {"candidates": ["gatd"]}}, seed=0)
+        train(image_toy_inputs(), {**SETTINGS, "auto": {"candidates": ["gatd"],
+                                                         "max_epochs": None}}, seed=0)
     with pytest.raises(ValueError, match="not auto"):
-        AutoSettings(candidates=["auto"])
+        AutoSettings(candidates=["auto"], max_epochs=None)
     with pytest.raises(ValueError, match=r"training.auto: unknown key 'budget'"):
         train(image_toy_inputs(), {**SETTINGS, "auto": {"budget": 3}}, seed=0)
     with pytest.raises(ValueError, match=r"training: unknown key 'fitt'"):

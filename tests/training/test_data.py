@@ -4,13 +4,14 @@ import json
 import logging
 import sys
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import TOY_SETTINGS, toy_inputs, with_fit
+from helpers import TOY_SETTINGS, settings, toy_inputs, with_fit
 from multimodal_fusion.core.npz import is_mapped, read_npz, read_rows, write_npz
 from multimodal_fusion.training import engine
 from multimodal_fusion.training.data import SplitData, choose_placement, plan_epoch
@@ -36,7 +37,8 @@ def with_images(inputs: dict) -> dict:
                                                                             None]
     return inputs | {"image": images, "image_present": present,
                      "image_encoder": np.array("small_cnn"),
-                     "image_encoder_options": np.array(json.dumps({"augment": {"rotation": 10}}))}
+                     "image_encoder_options": np.array(json.dumps(
+                         {"augment": {**settings("image.features")["augment"], "rotation": 10}}))}
 
 
 def test_rows_of_a_mapped_array_are_read_from_its_file_in_any_order(tmp_path):
@@ -152,7 +154,7 @@ def test_a_training_step_never_waits_on_the_device(monkeypatch):
 
 
 def test_batch_size_auto_follows_the_device_and_keeps_the_cpu_as_it_was():
-    fit = engine.FitSettings()
+    fit = engine.FitSettings(**settings("training.fit"))
     cpu = engine.resolved_fit(fit, torch.device("cpu"), 20_000)
     assert (cpu.batch_size, cpu.learning_rate) == (64, fit.learning_rate)
     gpu = engine.resolved_fit(fit, torch.device("cuda"), 20_000)
@@ -160,10 +162,10 @@ def test_batch_size_auto_follows_the_device_and_keeps_the_cpu_as_it_was():
     assert gpu.learning_rate == pytest.approx(fit.learning_rate * (gpu.batch_size / 64) ** 0.5)
     small = engine.resolved_fit(fit, torch.device("cuda"), 1_257)
     assert 1_257 // small.batch_size >= engine.MIN_STEPS
-    chosen = engine.resolved_fit(engine.FitSettings(batch_size=32), torch.device("cuda"), 999)
+    chosen = engine.resolved_fit(replace(fit, batch_size=32), torch.device("cuda"), 999)
     assert (chosen.batch_size, chosen.learning_rate) == (32, fit.learning_rate)
     with pytest.raises(ValueError, match="batch_size 'big'"):
-        engine.resolved_fit(engine.FitSettings(batch_size="big"), torch.device("cpu"), 10)
+        engine.resolved_fit(replace(fit, batch_size="big"), torch.device("cpu"), 10)
 
 
 def test_streamed_training_memory_does_not_grow_with_the_data(tmp_path):
@@ -176,7 +178,8 @@ def test_streamed_training_memory_does_not_grow_with_the_data(tmp_path):
         rng = np.random.default_rng(0)
         inputs |= {"image": rng.normal(size=(count, 3, 16, 16)).astype(np.float32),
                    "image_present": np.ones(count, bool), "image_encoder": np.array("pixels"),
-                   "image_encoder_options": np.array(json.dumps({"augment": {}}))}
+                   "image_encoder_options": np.array(json.dumps(
+                       {"augment": settings("image.features")["augment"]}))}
         folder = tmp_path / f"{count}-{placement}"
         folder.mkdir()
         on_file = on_disk(inputs, folder)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import TOY_SETTINGS, toy_inputs, with_fit
+from helpers import TOY_SETTINGS, settings, toy_inputs, with_fit
 from multimodal_fusion.core.device import select_device
 from multimodal_fusion.modalities.common import feature_table
 from multimodal_fusion.models.inputs import assemble_model_inputs
@@ -132,14 +132,15 @@ def test_images_are_augmented_during_training_only(monkeypatch):
     inputs["image"] = np.random.default_rng(1).normal(size=(count, 3, 8, 8)).astype(np.float32)
     inputs["image_present"] = np.ones(count, bool)
     inputs["image_encoder"] = np.array("small_cnn")
-    inputs["image_encoder_options"] = np.array(json.dumps({"augment": {"rotation": 15}}))
+    augment = {**settings("image.features")["augment"], "rotation": 15}
+    inputs["image_encoder_options"] = np.array(json.dumps({"augment": augment}))
     seen = []
     real = engine.augment_batch
     monkeypatch.setattr(engine, "augment_batch",
                         lambda images, transform: seen.append(len(images)) or real(images,
                                                                                    transform))
     model, history = train(inputs, with_fit(max_epochs=2), seed=0)
-    assert model.spec["modalities"]["image"]["augment"] == {"rotation": 15}
+    assert model.spec["modalities"]["image"]["augment"] == augment
     assert sum(seen) == 2 * int((inputs["split"] == "train").sum())
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from helpers import image_toy_inputs
+from helpers import image_toy_inputs, training_settings
 from multimodal_fusion.datasets import TorchModelDataset
 from multimodal_fusion.models.inputs import batch_for_split
 from multimodal_fusion.models.linear import LinearEarly, fixed_vector, fixed_width
@@ -13,13 +13,12 @@ from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.training.linear import class_weights
 from multimodal_fusion.training.strategies import train
 
-SETTINGS = {"model": {"fusion": "linear_early", "embedding_dim": 8, "hidden_dim": 8,
-                      "dropout": 0.0},
-            "fit": {"device": "cpu", "checkpoint_dir": None}}
+SETTINGS = training_settings({"model": {"fusion": "linear_early", "embedding_dim": 8,
+                                        "hidden_dim": 8, "dropout": 0.0},
+                              "fit": {"device": "cpu", "checkpoint_dir": None}})
 
 def fit(name: str, inputs: dict) -> tuple[torch.nn.Module, list[dict]]:
-    return train(inputs, {**SETTINGS, "model": {**SETTINGS["model"], "fusion": name}},
-                           seed=0)
+    return train(inputs, {**SETTINGS, "model": {**SETTINGS["model"], "fusion": name}}, seed=0)
 
 
 def test_fixed_vectors_pool_images_and_count_words():

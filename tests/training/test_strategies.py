@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from helpers import TOY_SETTINGS, toy_inputs
+from helpers import TOY_SETTINGS, merged, settings, toy_inputs
 from multimodal_fusion.core.device import autocast
 from multimodal_fusion.datasets import TorchModelDataset
 from multimodal_fusion.fusion.common import FusionShape, NoOptions
@@ -33,6 +33,7 @@ MODALITIES = ("audio", "image", "tabular", "text")
 SHAPES = {"image": [3, 8, 8], "text": [12], "audio": [10], "tabular": [5]}
 NEURAL = (*of_kind(FUSION), *of_kind(UNIMODAL))
 SUBSETS = [c for r in range(len(MODALITIES) + 1) for c in itertools.combinations(MODALITIES, r)]
+OPTIONS = settings("training.model.fusion_options")
 
 
 def make_model(strategy: str, seed: int = 0, options: dict | None = None) -> nn.Module:
@@ -43,7 +44,8 @@ def make_model(strategy: str, seed: int = 0, options: dict | None = None) -> nn.
         "modalities": {m: {"encoder": "small_cnn" if m == "image" else "mlp",
                            "input_shape": SHAPES[m], "standardise": False} for m in modalities},
     }
-    spec["fusion_options"] = strategy_options(strategy, {strategy: options} if options else {})
+    spec["fusion_options"] = strategy_options(strategy, merged(
+        OPTIONS, {strategy: options} if options else {}))
     torch.manual_seed(seed)
     return build_model(spec).eval()
 
@@ -131,7 +133,7 @@ def test_unknown_strategy_lists_the_known_ones():
 
 
 def test_options_are_per_strategy_and_a_misspelt_key_is_named():
-    options = {"low_rank": {"rank": 2}, "tensor": {"tensor_dim": 3}}
+    options = merged(OPTIONS, {"low_rank": {"rank": 2}, "tensor": {"tensor_dim": 3}})
     assert strategy_options("low_rank", options) == {"rank": 2}
     assert strategy_options("concat", options) == {}
     assert strategy_options("linear_late", options) == strategy_options("text_only", options) == {}
@@ -141,6 +143,8 @@ def test_options_are_per_strategy_and_a_misspelt_key_is_named():
         strategy_options("concat", {"low_rank": {"rnak": 4}})
     with pytest.raises(ValueError, match=r"fusion_options.tensor: unknown key 'rank'.*tensor_dim"):
         strategy_options("tensor", {"tensor": {"rank": 4}})
+    with pytest.raises(ValueError, match=r"fusion_options.tensor: missing key 'tensor_dim'"):
+        strategy_options("tensor", {})
     assert make_model("low_rank", options={"rank": 2}).fusion.rank_weights.shape == (1, 2)
 
 

@@ -32,7 +32,7 @@ def modality_of(path: Path) -> str | None:
                  if path.suffix.lower() in extensions), None)
 
 
-def manifest_from_folder(root: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+def manifest_from_folder(root: str | Path, encoding: str) -> pd.DataFrame:
     """One row per sample: sample_id (the stem, or `<label>/<stem>`), label when the files
     sit in class subfolders, and image, text and audio cells; paths relative to `root`.
 
@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     """Write `<folder>/manifest.csv`, its paths relative to the folder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
-    folder = parser.parse_args(argv).folder
-    manifest = manifest_from_folder(folder)
+    parser.add_argument("--encoding", default="utf-8", help="the text files' encoding")
+    arguments = parser.parse_args(argv)
+    folder = arguments.folder
+    manifest = manifest_from_folder(folder, arguments.encoding)
     manifest.to_csv(folder / "manifest.csv", index=False)
     print(f"{folder / 'manifest.csv'}: {len(manifest)} samples")
 

@@ -33,8 +33,7 @@ def describe_row(manifest: pd.DataFrame, row: int) -> str:
     return f"{source} row {row} (sample_id {manifest.at[row, 'sample_id']!r})"
 
 
-def read_manifest(path: str | Path, encoding: str = "utf-8",
-                  text_columns: Sequence[str] = ()) -> pd.DataFrame:
+def read_manifest(path: str | Path, encoding: str, text_columns: Sequence[str]) -> pd.DataFrame:
     """Read a CSV or Parquet manifest; the contract columns and `text_columns` (the modality
     registry's `manifest_columns()`) become strings, empty meaning missing.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -44,10 +44,10 @@ class InputLimits:
     nothing to learn from.
     """
 
-    max_image_pixels: int = 50_000_000
-    min_audio_seconds: float = 0.05
-    max_audio_seconds: float = 600.0
-    silence_dbfs: float = -60.0
+    max_image_pixels: int
+    min_audio_seconds: float
+    max_audio_seconds: float
+    silence_dbfs: float
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,12 @@ class ColumnRule:
 class PreparationSettings:
     """The `data_preparation` parameters; see parameters_data_preparation.yml."""
 
-    test_size: float = 0.2
-    val_size: float = 0.1
-    on_bad_input: str = "quarantine"
-    max_rejected_share: float = 0.25
-    allow_paths_outside: bool = False
-    limits: InputLimits | dict = field(default_factory=InputLimits)
+    test_size: float
+    val_size: float
+    on_bad_input: str
+    max_rejected_share: float
+    allow_paths_outside: bool
+    limits: InputLimits | dict
 
     def __post_init__(self) -> None:
         if self.on_bad_input not in ON_BAD_INPUT:

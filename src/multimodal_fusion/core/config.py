@@ -1,9 +1,10 @@
 """Typed settings from parameter dicts: a misspelt key stops the run instead of doing nothing.
 
 Every group of parameters a library function reads becomes a frozen dataclass through
-`typed_settings`, which names the group, the unknown key and the keys it accepts. The
-dataclasses' defaults equal `conf/base` (a test holds them together), so library code used
-without Kedro behaves as the project does. No Kedro.
+`typed_settings`, which names the group and the key that is unknown or missing. The
+dataclasses have no defaults: every value has one source, conf/base's parameters files,
+where each key is documented (a test holds the two to the same keys). Library code used
+without Kedro reads the same files (see the tests' `project_parameters`). No Kedro.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ Settings = TypeVar("Settings")
 
 
 class SettingsError(ValueError):
-    """A parameter group with a key its settings do not have; the message names both."""
+    """A parameter group with a key its settings do not have, or without one they need; the
+    message names the group and the key."""
 
 
 def typed_settings(cls: type[Settings], values: dict[str, Any] | None, where: str,
@@ -32,4 +34,11 @@ def typed_settings(cls: type[Settings], values: dict[str, Any] | None, where: st
         raise SettingsError(
             f"{where}: unknown key {', '.join(repr(k) for k in unknown)}; "
             f"the keys it takes are {', '.join(allowed) or 'none'}")
+    missing = [name for name in allowed if name not in values]
+    if missing:
+        raise SettingsError(
+            f"{where}: missing key{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(k) for k in missing)}; conf/base's "
+            "parameters files give every key, so a conf/local file or --params that names "
+            "the group replaced it whole: name only the keys you change")
     return cls(**values, **fixed)

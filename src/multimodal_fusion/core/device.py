@@ -7,7 +7,7 @@ import contextlib
 import torch
 
 
-def select_device(preference: str = "auto") -> torch.device:
+def select_device(preference: str) -> torch.device:
     """CUDA, then Apple's MPS, then the CPU, unless a device is named (cpu, cuda:1, mps)."""
     if preference == "auto":
         if torch.cuda.is_available():
@@ -49,7 +49,7 @@ def frozen_encoder_run() -> tuple[torch.device, bool, dict]:
     """Where a frozen encoder runs, whether under bf16 autocast (on CUDA that has it), and
     what of that its cached features' key must hold, so features computed in bf16 are never
     taken for those computed in float32 ({} on the CPU, as before)."""
-    device = select_device()
+    device = select_device("auto")
     bf16 = uses_bf16(device, "auto")
     return device, bf16, {"precision": "bf16"} if bf16 else {}
 

@@ -22,7 +22,7 @@ class ManifestDataset(LocalFileDataset):
     A folder instead of a file is read as a folder of samples (see `importer`).
     """
 
-    def __init__(self, filepath: str, encoding: str = "utf-8",
+    def __init__(self, filepath: str, encoding: str,
                  metadata: dict[str, Any] | None = None) -> None:
         super().__init__(filepath, metadata)
         self._encoding = encoding

@@ -11,6 +11,7 @@ pin, Kedro's rule holds. Every versioned entry of catalog.yml is of a type below
 
 from __future__ import annotations
 
+from kedro_datasets._typing import JSONPreview, PlotlyPreview, TablePreview
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.plotly import JSONDataset as PlotlyJSONDataset
@@ -44,20 +45,38 @@ class RunVersioned:
                 if self._exists_function(path)}
 
 
+    def previewable(self) -> bool:
+        """Whether a run has saved it yet: kedro-viz previews it only then, rather than
+        warning, with a traceback, about a pipeline nobody has run."""
+        return bool(self.stored_versions())
+
+
 class RunJSONDataset(RunVersioned, JSONDataset):
     """kedro-datasets' `json.JSONDataset`, its versions pinned by the run."""
+
+    def preview(self) -> JSONPreview:
+        return super().preview() if self.previewable() else None
 
 
 class RunPlotlyDataset(RunVersioned, PlotlyJSONDataset):
     """kedro-datasets' `plotly.JSONDataset` (kedro-viz previews it), pinned by the run."""
 
+    def preview(self) -> PlotlyPreview:
+        return super().preview() if self.previewable() else None
+
 
 class RunCSVDataset(RunVersioned, CSVDataset):
     """kedro-datasets' `pandas.CSVDataset`, its versions pinned by the run."""
 
+    def preview(self, nrows: int = 5) -> TablePreview:
+        return super().preview(nrows) if self.previewable() else None
+
 
 class RunParquetDataset(RunVersioned, ParquetDataset):
     """kedro-datasets' `pandas.ParquetDataset`, its versions pinned by the run."""
+
+    def preview(self, nrows: int = 5) -> TablePreview:
+        return super().preview(nrows) if self.previewable() else None
 
 
 class RunTextDataset(RunVersioned, TextDataset):

@@ -61,12 +61,12 @@ TYPO_RATE = 0.04
 class DemoSettings:
     """What shapes the demo; `seed` is the project's one seed."""
 
-    n_samples: int = 1797
-    corruption_p: float = 0.4
-    missing_p: float = 0.0
-    image_size: int = 32
-    tabular: bool = False
-    seed: int = 42
+    n_samples: int
+    corruption_p: float
+    missing_p: float
+    image_size: int
+    tabular: bool
+    seed: int
 
 
 @dataclass

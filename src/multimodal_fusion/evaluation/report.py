@@ -57,6 +57,27 @@ def fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def flattened(values: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Every leaf of nested settings as (dotted key, value), the way `--params` names them."""
+    rows = []
+    for key, value in sorted(values.items()):
+        if isinstance(value, dict) and value:
+            rows += flattened(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", json.dumps(value, default=str)))
+    return rows
+
+
+def record_rows(record: dict) -> list[tuple[str, str]]:
+    """The run record as a table: what produced the run, without the parameters, which have
+    their own table."""
+    rows = [(key, str(value)) for key, value in record.items()
+            if key not in ("parameters", "libraries")]
+    libraries = ", ".join(f"{name} {version}" for name, version in record.get(
+        "libraries", {}).items())
+    return rows + ([("libraries", libraries)] if libraries else [])
+
+
 def cell(value: object) -> str:
     """A table cell: numbers to four places, nothing for a missing value."""
     return fmt(value) if isinstance(value, float) else "" if value is None else str(value)
@@ -73,7 +94,8 @@ def render_report(title: str, subtitle: str, parameters: dict, model_inputs: Mod
         title=title, subtitle=subtitle, plots=figure_html(figures),
         headline=headline(metrics) if metrics else None,
         by_presence=[(name, {k: fmt(v) if k != "n_samples" else v for k, v in row.items()})
-                     for name, row in metrics["by_presence"].items()] if metrics else None,
+                     for name, row in metrics["by_presence"].items() if row["n_samples"]]
+        if metrics else None,
         contributions=[{"modality": m, "shapley": fmt(analysis["shapley"][m]),
                         "without": fmt(analysis["ablation"][m]["accuracy_without"]),
                         "drop": fmt(analysis["ablation"][m]["drop"])}
@@ -84,7 +106,7 @@ def render_report(title: str, subtitle: str, parameters: dict, model_inputs: Mod
         quarantined=None if quarantined is None else (
             f"{quarantined} inputs were set aside by validation; see the quarantine report."
             if quarantined else "Validation set nothing aside."),
-        record=json.dumps(record, indent=2, default=str) if record else None,
-        parameters=json.dumps(parameters, indent=2, sort_keys=True, default=str),
+        record=record_rows(record) if record else None,
+        parameters=flattened(parameters),
         **data_summary(model_inputs),
     )

@@ -32,11 +32,11 @@ from multimodal_fusion.models.predict import predict_proba
 class EvaluationSettings:
     """The `evaluation` parameters; see parameters_evaluation.yml."""
 
-    top_k: int = 3
-    calibration_bins: int = 10
-    missing_shares: tuple[float, ...] | list[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    noise_levels: tuple[float, ...] | list[float] = (0.0, 0.5, 1.0, 2.0, 4.0)
-    repeats: int = 3
+    top_k: int
+    calibration_bins: int
+    missing_shares: tuple[float, ...] | list[float]
+    noise_levels: tuple[float, ...] | list[float]
+    repeats: int
 
 
 def accuracy(model: nn.Module, batch: Batch, inputs: dict[str, Tensor] | None = None,

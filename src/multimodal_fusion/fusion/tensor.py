@@ -20,14 +20,14 @@ def with_bias_one(projected: Tensor, mask: Tensor) -> Tensor:
 class TensorSettings:
     """`tensor_dim`: features per modality before the outer product."""
 
-    tensor_dim: int = 8
+    tensor_dim: int
 
 
 @dataclass(frozen=True)
 class LowRankSettings:
     """`rank`: the rank of the factorised fusion weight."""
 
-    rank: int = 4
+    rank: int
 
 
 class TensorFusion(nn.Module):

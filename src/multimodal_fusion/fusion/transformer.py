@@ -14,8 +14,8 @@ from multimodal_fusion.fusion.common import FusionShape, Projections, presence_m
 class TransformerSettings:
     """`heads`: attention heads (must divide hidden_dim); `layers`: encoder layers."""
 
-    heads: int = 4
-    layers: int = 2
+    heads: int
+    layers: int
 
 
 class TransformerFusion(nn.Module):

@@ -20,7 +20,7 @@ from multimodal_fusion.fusion.common import (
 class WeightedSumSettings:
     """`weights`: a fixed weight per modality ({image: 1.0, ...}); null learns them."""
 
-    weights: dict[str, float] | None = None
+    weights: dict[str, float] | None
 
 
 class WeightedSumFusion(nn.Module):

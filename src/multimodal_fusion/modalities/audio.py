@@ -62,24 +62,24 @@ PLP_FFT, PLP_HOP, PLP_BANDS = 512, 160, 21
 class AudioPreprocessing:
     """How a clip is loaded and cleaned; see parameters_features.yml."""
 
-    sample_rate: int = 16_000
-    trim_top_db: float = 30.0
-    denoise: float = 0.0
-    pre_emphasis: float = 0.0
-    normalise_loudness: bool = False
+    sample_rate: int
+    trim_top_db: float
+    denoise: float
+    pre_emphasis: float
+    normalise_loudness: bool
 
 
 @dataclass(frozen=True)
 class AudioFeatures:
     """How a cleaned clip becomes features; `sample_rate` is the clip store's."""
 
-    extractor: str = "mfcc"
-    sample_rate: int = 16_000
-    n_mfcc: int = 20
-    plp_order: int = 12
-    segments: int = 3
-    n_mels: int = 40
-    clip_seconds: float = 1.0
+    extractor: str
+    sample_rate: int
+    n_mfcc: int
+    plp_order: int
+    segments: int
+    n_mels: int
+    clip_seconds: float
 
 
 def pooled_width(settings: AudioFeatures) -> int:

@@ -87,38 +87,44 @@ def check_image_file(path: str, limits: InputLimits) -> None:
 class ImagePreprocessing:
     """How images are decoded and sized; see parameters_features.yml."""
 
-    size: int = 96
-    fit: str = "squash"
+    size: int
+    fit: str
 
 
 @dataclass(frozen=True)
 class ImageFeatures:
     """Which encoder the tensors are made ready for; see parameters_features.yml."""
 
-    encoder: str = HYBRID
-    weights: str | None = None
-    augment: dict | None = None
-    cnn_size: int = 32
+    encoder: str
+    weights: str | None
+    augment: dict | None
+    cnn_size: int
 
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Train-time augmentation of image tensors; every default is off.
+    """Train-time augmentation of image tensors; conf/base turns every one off.
 
     `rotation` in degrees, `crop_scale` the smallest share of the image a random resized
     crop keeps (1 is off), `horizontal_flip` (not for text or digits), `colour_jitter` the
     relative change of brightness, contrast and saturation.
     """
 
-    rotation: float = 0.0
-    crop_scale: float = 1.0
-    horizontal_flip: bool = False
-    colour_jitter: float = 0.0
+    rotation: float
+    crop_scale: float
+    horizontal_flip: bool
+    colour_jitter: float
 
     def __post_init__(self) -> None:
         if self.rotation < 0 or not 0 < self.crop_scale <= 1 or self.colour_jitter < 0:
             raise ValueError(f"image.features.augment {self}: rotation and colour_jitter "
                              "must be at least 0, crop_scale in (0, 1]")
+
+    @property
+    def off(self) -> bool:
+        """Whether every augmentation is turned off."""
+        return (self.rotation == 0 and self.crop_scale == 1 and not self.horizontal_flip
+                and self.colour_jitter == 0)
 
 
 def centre_square(image: Image.Image) -> Image.Image:
@@ -128,14 +134,15 @@ def centre_square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
-def extract_image_tensors(manifest: pd.DataFrame, size: int, workers: int = 1,
-                          fit: str = "squash") -> FeatureTable:
+def extract_image_tensors(manifest: pd.DataFrame, settings: ImagePreprocessing,
+                          workers: int) -> FeatureTable:
     """Preprocessing: a normalised CHW tensor per sample, whatever the encoder will be.
 
     `fit` is `squash` (the whole image resized to a square) or `crop` (its centred square
     resized, keeping proportions). `image_features` then decides what the encoder sees, so
     changing the encoder reuses these tensors.
     """
+    size, fit = settings.size, settings.fit
     if fit not in FITS:
         raise ValueError(f"unknown image fit {fit!r}; choose one of {', '.join(FITS)}")
     transform = image_transform(size)
@@ -147,9 +154,7 @@ def extract_image_tensors(manifest: pd.DataFrame, size: int, workers: int = 1,
     return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), workers)
 
 
-def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
-                   augment: dict | None = None, weights: str | None = None,
-                   cnn_size: int = 32) -> FeatureTable:
+def image_features(tensors: FeatureTable, settings: ImageFeatures) -> FeatureTable:
     """The preprocessed tensors made ready for the chosen encoder.
 
     `small_cnn`, `resnet18` (torchvision's architecture, trained from scratch) and `pixels`
@@ -160,6 +165,7 @@ def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
     `efficientnet_lite0_features`), and `small_cnn+efficientnet_lite0` both: those features
     beside the image shrunk to `cnn_size` for a small CNN (see `cnn_and_pretrained`).
     """
+    encoder, weights = settings.encoder, settings.weights
     if encoder not in ENCODERS:
         raise ValueError(f"unknown image encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     if weights and encoder != "resnet18":
@@ -167,14 +173,14 @@ def image_features(tensors: FeatureTable, encoder: str = "small_cnn",
     if weights and not Path(weights).is_file():
         raise ValueError(f"image weights file {weights} does not exist; fix the path or "
                          "set image.features.weights to null to train from scratch")
-    checked = typed_settings(Augmentation, augment, "image.features.augment")
-    if encoder in PRETRAINED and checked != Augmentation():
+    checked = typed_settings(Augmentation, settings.augment, "image.features.augment")
+    if encoder in PRETRAINED and not checked.off:
         raise ValueError(f"image.features.augment applies to the encoders that train on "
                          f"pixels alone, not {encoder}: set its values to 0, false and 1.0")
     if encoder == "efficientnet_lite0":
         return efficientnet_lite0_features(tensors)
     if encoder == HYBRID:
-        return cnn_and_pretrained(tensors, cnn_size)
+        return cnn_and_pretrained(tensors, settings.cnn_size)
     options = {"augment": asdict(checked), **({"weights": weights} if weights else {})}
     return for_encoder(tensors, tensors["values"], encoder, options)
 
@@ -223,7 +229,7 @@ def preprocess_images(manifest: pd.DataFrame, settings: dict, extraction: dict) 
     key = fingerprint(manifest, "image", asdict(checked), IMAGE_PREPROCESSING_VERSION,
                       files=True)
     tensors = cached_features(run.cache, "image_tensors", key, lambda: extract_image_tensors(
-        manifest, checked.size, run.processes, checked.fit))
+        manifest, checked, run.processes))
     return tensors | {"key": np.array(key)}
 
 
@@ -233,12 +239,11 @@ def encode_images(tensors: FeatureTable, settings: dict, extraction: dict) -> Fe
     if is_absent(tensors):
         return tensors
     if checked.encoder not in PRETRAINED:
-        return image_features(tensors, checked.encoder, checked.augment, checked.weights)
+        return image_features(tensors, checked)
     key = derived_key(str(tensors["key"]), asdict(checked) | frozen_encoder_run()[2],
                       IMAGE_FEATURES_VERSION)
     return cached_features(extraction_settings(extraction).cache, "image", key,
-                           lambda: image_features(tensors, checked.encoder, checked.augment,
-                                                  cnn_size=checked.cnn_size))
+                           lambda: image_features(tensors, checked))
 
 
 MODALITY = Modality(

@@ -37,16 +37,16 @@ logger = logging.getLogger(__name__)
 class TabularColumns:
     """Which manifest columns are tabular features; see parameters_features.yml."""
 
-    numeric: tuple[str, ...] | list[str] = ()
-    categorical: tuple[str, ...] | list[str] = ()
+    numeric: tuple[str, ...] | list[str]
+    categorical: tuple[str, ...] | list[str]
 
 
 @dataclass(frozen=True)
 class TabularFeatures:
     """How categories are encoded; see parameters_features.yml."""
 
-    max_levels: int = 20
-    min_count: int = 2
+    max_levels: int
+    min_count: int
 
 
 def check_columns(manifest: pd.DataFrame, columns: TabularColumns) -> None:

@@ -60,26 +60,26 @@ MINILM_WIDTH = 384
 class TextPreprocessing:
     """How texts are cleaned; see parameters_features.yml."""
 
-    stop_words: str | list[str] | None = None
+    stop_words: str | list[str] | None
 
 
 @dataclass(frozen=True)
 class TextSettings:
     """How cleaned texts become features; see parameters_features.yml."""
 
-    extractor: str = "tfidf+minilm"
-    analyzers: tuple[str, ...] | list[str] = ("char", "word")
-    ngram_min: int = 2
-    ngram_max: int = 4
-    word_ngram_max: int = 2
-    max_features: int = 3000
-    min_df: int = 2
-    max_tokens: int = 16
-    vector_size: int = 64
-    window: int = 3
-    epochs: int = 40
-    batch_size: int = 64
-    max_length: int = 64
+    extractor: str
+    analyzers: tuple[str, ...] | list[str]
+    ngram_min: int
+    ngram_max: int
+    word_ngram_max: int
+    max_features: int
+    min_df: int
+    max_tokens: int
+    vector_size: int
+    window: int
+    epochs: int
+    batch_size: int
+    max_length: int
 
 
 def normalise_text(text: str) -> str:

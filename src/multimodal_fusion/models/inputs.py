@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -71,12 +71,12 @@ def to_device(tensor: Tensor, device: torch.device) -> Tensor:
 class ModelSettings:
     """The model's shape; each field is documented in conf/base/parameters_training.yml."""
 
-    fusion: str = "late"
-    fusion_options: dict = field(default_factory=dict)
-    embedding_dim: int = 64
-    hidden_dim: int = 128
-    dropout: float = 0.2
-    standardise: tuple[str, ...] | list[str] = ("audio",)
+    fusion: str
+    fusion_options: dict
+    embedding_dim: int
+    hidden_dim: int
+    dropout: float
+    standardise: tuple[str, ...] | list[str]
 
 
 def assemble_model_inputs(manifest: pd.DataFrame, tables: dict[str, FeatureTable]) -> ModelInputs:

@@ -94,7 +94,7 @@ def library_versions() -> dict[str, str]:
 def run_record(run: dict, parameters: dict, manifest: pd.DataFrame, seed: int) -> dict:
     """The record of this run; `run` is what the session knows: its id (the version of
     everything it saves), project folder and start time."""
-    device = select_device(parameters.get("training", {}).get("fit", {}).get("device", "auto"))
+    device = select_device(parameters["training"]["fit"]["device"])
     return {
         "run_id": run["run_id"],
         "git_commit": git_commit(Path(run["project_path"])),

@@ -33,8 +33,8 @@ Trainer = Callable[[ModelInputs, dict, int], tuple[nn.Module, list[dict]]]
 class AutoSettings:
     """The search `auto` runs; each field is documented in parameters_training.yml."""
 
-    candidates: tuple[str, ...] | list[str] = ("late", "concat", "mlp")
-    max_epochs: int | None = None
+    candidates: tuple[str, ...] | list[str]
+    max_epochs: int | None
 
     def __post_init__(self) -> None:
         if not self.candidates or "auto" in self.candidates:

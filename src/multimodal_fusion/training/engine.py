@@ -45,26 +45,25 @@ MIN_STEPS = 8
 
 @dataclass(frozen=True)
 class FitSettings:
-    """How to train; each field is documented in conf/base/parameters_training.yml, whose
-    values these defaults are (a test holds them together)."""
+    """How to train; each field is documented in conf/base/parameters_training.yml."""
 
-    max_epochs: int = 40
-    batch_size: int | str = "auto"
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    max_grad_norm: float = 5.0
-    class_weights: str = "none"
-    patience: int = 15
-    modality_dropout: float = 0.35
-    unimodal_loss_weight: float = 1.0
-    device: str = "auto"
-    mixed_precision: str = "auto"
-    data_placement: str = "auto"
-    memory_budget_mb: float | str = "auto"
-    loader_workers: int | str = "auto"
-    compile: bool = False
-    checkpoint_dir: str | None = "data/06_models/checkpoints"
+    max_epochs: int
+    batch_size: int | str
+    learning_rate: float
+    weight_decay: float
+    schedule: str
+    max_grad_norm: float
+    class_weights: str
+    patience: int
+    modality_dropout: float
+    unimodal_loss_weight: float
+    device: str
+    mixed_precision: str
+    data_placement: str
+    memory_budget_mb: float | str
+    loader_workers: int | str
+    compile: bool
+    checkpoint_dir: str | None
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class TrainingGroups:
 
     model: dict
     fit: dict
-    auto: dict | None = None
+    auto: dict | None
 
 
 def seed_everything(seed: int) -> None:
@@ -211,8 +210,8 @@ class TrainingRun:
         )
         schedule = make_schedule(optimiser, settings, math.ceil(len(train) / settings.batch_size))
         weights = class_weights(train.labels, len(model.spec["classes"]), settings.class_weights)
-        augmenters = {m: augmentation(spec.get("augment", {}), spec["input_shape"][-1])
-                      for m, spec in model.spec["modalities"].items()}
+        augmenters = {m: augmentation(spec["augment"], spec["input_shape"][-1])
+                      for m, spec in model.spec["modalities"].items() if "augment" in spec}
         return cls(model, settings, cluster, device, bf16, network, optimiser, schedule,
                    torch.Generator().manual_seed(seed), weights,
                    {m: a for m, a in augmenters.items() if a is not None})

@@ -1,6 +1,6 @@
 """`evaluate`: re-evaluate a stored model on its own split, and compare with what it stored.
 
-`kedro run --pipeline=evaluate --load-versions=fusion_model:<version>` (the newest model
+`kedro run --pipelines=evaluate --load-versions=fusion_model:<version>` (the newest model
 without it). The split, history, metrics and run record of the model's own run are read
 beside it (see `hooks.pin_model_companions`); the run stops if the data changed since.
 """

@@ -1,7 +1,7 @@
 """`inference`: predictions for a manifest without labels, from a stored model version.
 
-`kedro run --pipeline=inference --params=manifest=new.csv` uses the latest model `train`
-saved; `--load-versions=fusion_model:<version>` chooses one.
+`kedro run --pipelines=inference --params=manifest=new/manifest.csv` uses the latest model
+`train` saved; `--load-versions=fusion_model:<version>` chooses one.
 """
 
 from kedro.pipeline import Pipeline, node
