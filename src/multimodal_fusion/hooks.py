@@ -148,10 +148,26 @@ class DistributedOutputsHook:
         cluster = current_cluster()
         if cluster.is_main:
             return
-        for name in pipeline.all_outputs():
-            catalog[name] = MemoryDataset()
+        with replacing_quietly():
+            for name in pipeline.all_outputs():
+                catalog[name] = MemoryDataset()
         logger.info("Rank %d of %d: outputs stay in memory; rank 0 writes them",
                     cluster.rank, cluster.world_size)
+
+
+@contextmanager
+def replacing_quietly() -> Iterator[None]:
+    """Kedro warns of every dataset a catalog entry replaces; here replacing is the point."""
+    catalog_logger = logging.getLogger("kedro.io.data_catalog")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Replacing dataset")
+
+    catalog_logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        catalog_logger.removeFilter(keep)
 
 
 class MlflowTrackingHook:

@@ -11,6 +11,7 @@ from helpers import project_parameters as parameters
 from multimodal_fusion.contract.quarantine import InputLimits, PreparationSettings
 from multimodal_fusion.core.config import SettingsError, typed_settings
 from multimodal_fusion.demo.generator import DemoSettings
+from multimodal_fusion.evaluation.comparison import CompareSettings
 from multimodal_fusion.evaluation.robustness import EvaluationSettings
 from multimodal_fusion.modalities.audio import AudioFeatures, AudioPreprocessing
 from multimodal_fusion.modalities.common import ExtractionSettings
@@ -43,6 +44,7 @@ GROUPS = [
     (PreparationSettings, "data_preparation", {}),
     (InputLimits, "data_preparation.limits", {}),
     (EvaluationSettings, "evaluation", {}),
+    (CompareSettings, "compare", {}),
     *((STRATEGIES[name].fusion.Settings, f"training.model.fusion_options.{name}", {})
       for name in of_kind(FUSION) if STRATEGIES[name].fusion.Settings.__dataclass_fields__),
 ]

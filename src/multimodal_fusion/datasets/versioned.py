@@ -44,7 +44,6 @@ class RunVersioned:
         return {path.rstrip("/").split("/")[-2] for path in self._glob_function(pattern)
                 if self._exists_function(path)}
 
-
     def previewable(self) -> bool:
         """Whether a run has saved it yet: kedro-viz previews it only then, rather than
         warning, with a traceback, about a pipeline nobody has run."""

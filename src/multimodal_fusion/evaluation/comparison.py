@@ -10,9 +10,11 @@ any runner gives the same records.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import pandas as pd
 
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.evaluation.scoring import predict_test_split, score_test_split
 from multimodal_fusion.models.inputs import ModelInputs, modalities_of
 from multimodal_fusion.training.reuse import TrainingStore
@@ -20,6 +22,15 @@ from multimodal_fusion.training.strategies import LINEAR, build_model, named, tr
 
 logger = logging.getLogger(__name__)
 ALL = "all"
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """Which strategies `compare` trains and where it keeps their trainings; see
+    parameters_compare.yml."""
+
+    strategies: str | list[str]
+    trainings: str | None
 
 
 def selected(name: str, choice: str | list[str]) -> bool:
@@ -50,12 +61,13 @@ def compare_strategy(name: str, model_inputs: ModelInputs, manifest: pd.DataFram
         seed: the project's seed.
     """
     strategy = named(name)
-    reason = ("not in compare.strategies" if not selected(name, compare["strategies"])
+    chosen = typed_settings(CompareSettings, compare, "compare")
+    reason = ("not in compare.strategies" if not selected(name, chosen.strategies)
               else strategy.unusable(modalities_of(model_inputs)))
     if reason:
         logger.info("%s: skipped, %s", name, reason)
         return {"fusion": name, "kind": strategy.kind, "skipped": reason}
-    store = TrainingStore(compare["trainings"], build_model) if compare["trainings"] else None
+    store = TrainingStore(chosen.trainings, build_model) if chosen.trainings else None
     settings = {**settings, "model": {**settings["model"], "fusion": name}}
     model, history = train(model_inputs, settings, seed, store)
     predictions = predict_test_split(model, model_inputs, manifest)

@@ -65,7 +65,7 @@ class Modality:
     steps: tuple[Step, ...]
     encoders: tuple[str, ...]
     column: str | None = None
-    named_columns: Callable[[dict | None], list[ColumnRule]] | None = None
+    named_columns: Callable[[dict], list[ColumnRule]] | None = None
     check_file: Callable[[str, InputLimits], None] | None = None
 
     @property

@@ -50,10 +50,8 @@ def with_fusion(settings: dict, fusion: str, **fit: object) -> dict:
 def choose_and_fit(model_inputs: ModelInputs, settings: dict, seed: int,
                    train: Trainer) -> tuple[nn.Module, list[dict]]:
     """Train each candidate with `train`, keep the best on validation (trained in full)."""
-    search = typed_settings(AutoSettings, settings.get("auto"), "training.auto")
-    full_epochs = settings["fit"].get("max_epochs")
-    short = search.max_epochs is not None and (full_epochs is None
-                                               or search.max_epochs < full_epochs)
+    search = typed_settings(AutoSettings, settings["auto"], "training.auto")
+    short = search.max_epochs is not None and search.max_epochs < settings["fit"]["max_epochs"]
     budget = {"max_epochs": search.max_epochs, "checkpoint_dir": None} if short else {}
     tried, best = [], None
     for candidate in search.candidates:

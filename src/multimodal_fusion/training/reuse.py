@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -51,7 +52,7 @@ class TrainingStore:
         self.save(place, model, history)
         for other in self.folder.iterdir():
             if other != data:
-                shutil.rmtree(other, ignore_errors=True)
+                shutil.rmtree(other, ignore_errors=True)  # another data set's trainings
         return model, history
 
     def load(self, place: Path) -> Result | None:
@@ -70,6 +71,13 @@ class TrainingStore:
 
     @staticmethod
     def save(place: Path, model: nn.Module, history: list[dict]) -> None:
-        """The model, then its history: a training without a history is not complete."""
-        save_model(model, place / WEIGHTS)
-        (place / HISTORY).write_text(json.dumps(history), encoding="utf-8")
+        """The model and its history, written in this process's own scratch folder and then
+        renamed: a save cut short leaves nothing to trust, and two processes saving the same
+        training (torchrun's ranks) keep whichever renames first."""
+        scratch = place.with_name(f"{place.name}.partial-{os.getpid()}")
+        save_model(model, scratch / WEIGHTS)
+        (scratch / HISTORY).write_text(json.dumps(history), encoding="utf-8")
+        try:
+            scratch.rename(place)
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)

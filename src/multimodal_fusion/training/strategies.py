@@ -108,7 +108,7 @@ def linear(name: str, model: type[nn.Module]) -> Strategy:
 def fit_auto(strategy: Strategy, model_inputs: ModelInputs, settings: dict, seed: int,
              train: Trainer) -> Result:
     """The best candidate on validation, each trained with `train`."""
-    search = typed_settings(AutoSettings, settings.get("auto"), "training.auto")
+    search = typed_settings(AutoSettings, settings["auto"], "training.auto")
     for candidate in search.candidates:
         named(candidate, "training.auto.candidates")
     return choose_and_fit(model_inputs, settings, seed, train)
@@ -186,7 +186,7 @@ def train(model_inputs: ModelInputs, settings: dict, seed: int,
     loaded instead of run again, and auto's candidates go through the store too.
     """
     typed_settings(TrainingGroups, settings, "training")
-    strategy = named(settings["model"].get("fusion"))
+    strategy = named(settings["model"]["fusion"])
     again = partial(train, store=store)
     with TRAINING_TURN:
         seed_everything(seed)
