@@ -199,9 +199,11 @@ class TrainingRun:
         model.to(device)
         network = model
         if cluster.distributed:
+            # Every parameter takes part in every step, but for the per-modality heads when
+            # their loss is off: only then must DistributedDataParallel look for unused ones.
             network = DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None,
-                find_unused_parameters=True,
+                find_unused_parameters=settings.unimodal_loss_weight == 0,
             )
         if settings.compile:
             network = torch.compile(network)
