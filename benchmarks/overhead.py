@@ -46,7 +46,7 @@ def plain_train() -> float:
     from multimodal_fusion.evaluation.robustness import EvaluationSettings, modality_analysis
     from multimodal_fusion.modalities import column_rules, manifest_columns, modality_names
     from multimodal_fusion.modalities.common import extraction_settings
-    from multimodal_fusion.models.inputs import assemble_model_inputs, batch_for_split
+    from multimodal_fusion.models.inputs import StoredSplit, assemble_model_inputs, batch_for_split
     from multimodal_fusion.models.predict import predict_proba
     from multimodal_fusion.runs.record import run_record
     from multimodal_fusion.serving.inference import recipe_features
@@ -76,7 +76,7 @@ def plain_train() -> float:
     metrics |= {"fusion": model.spec["fusion"], "modalities": sorted(model.spec["modalities"]),
                 "epochs": len(history), "train_seconds": sum(h["seconds"] for h in history),
                 "by_presence": {}}
-    analysis = modality_analysis(model, batch, settings, seed)
+    analysis = modality_analysis(model, StoredSplit(inputs, "test", model.spec), settings, seed)
     figures = [training_curves(history), confusion_heatmap(metrics["confusion_normalised"]),
                reliability_diagram(metrics), contributions_chart(analysis),
                robustness_chart(analysis)]

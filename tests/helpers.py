@@ -191,12 +191,13 @@ def write_samples(folder: Path) -> pd.DataFrame:
 
 
 def run_small(project: Path, pipeline: str, load_versions: dict | None = None, **params) -> None:
+    """`pipeline` (or several, joined by commas) on a small, fast setting, everything it
+    writes inside `project`."""
     bootstrap_project(project)
-    """`pipeline` on a small, fast setting, everything it writes inside `project`."""
     params = {"preset": "fast", "image": {"preprocessing": {"size": 8}},
               "extraction": {"cache": str(project / "cache")},
               "training": {"fit": {"max_epochs": 3, "patience": 3, "batch_size": 16,
                                    "checkpoint_dir": str(project / "checkpoints")}}, **params}
     params["compare"] = {"trainings": str(project / "trainings"), **params.get("compare", {})}
     with KedroSession.create(project_path=project, runtime_params=params) as session:
-        session.run(pipeline_names=[pipeline], load_versions=load_versions or {})
+        session.run(pipeline_names=pipeline.split(","), load_versions=load_versions or {})

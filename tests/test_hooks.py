@@ -5,7 +5,9 @@ again; MLflow tracking on only where conf/ has an mlflow.yml."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,3 +171,33 @@ def test_without_an_mlflow_yml_nothing_is_tracked(tmp_path, samples, mlflow_extr
     project = make_project(tmp_path / "project")
     run_small(project, "train", manifest=samples)
     assert not any(Path(tmp_path).rglob("mlflow.db")) and not any(Path(tmp_path).rglob("mlruns"))
+
+
+def ending(records: list[logging.LogRecord]) -> list[str]:
+    """What a run logged after Kedro's line that the pipeline completed."""
+    lines = [record.getMessage() for record in records]
+    done = max(i for i, line in enumerate(lines) if line.startswith("Pipeline execution"))
+    return lines[done + 1:]
+
+
+def test_the_end_of_a_run_says_what_happened_and_where_it_went(tmp_path, samples, caplog):
+    caplog.set_level(logging.INFO)
+    project = make_project(tmp_path / "project")
+    run_small(project, "train", manifest=samples)
+    result, against, saved, *paths = ending(caplog.records)
+    assert re.fullmatch(r"concat fusion of audio, image, text: test accuracy [01]\.\d{4}, "
+                        r"macro-F1 [01]\.\d{4}", result)
+    assert re.fullmatch(r"against (audio|image|text) alone [01]\.\d{4} \(the model's best single "
+                        r"modality\); linear_early [01]\.\d{4} \(linear reference\)", against)
+    version = re.fullmatch(r"saved as version (\S+):", saved).group(1)
+    assert [line.split(":")[0] for line in paths] == [
+        "  fusion model", "  run report", "  metrics"]
+    for line, name in zip(paths, ["fusion_model.safetensors", "report.html", "metrics.json"],
+                          strict=True):
+        path = line.split(": ")[1]
+        assert path.endswith(f"{name}/{version}/{name}") and (project / path).is_file()
+    caplog.clear()
+    run_small(project, "inference", manifest=samples)
+    predicted, saved, where = ending(caplog.records)
+    assert re.fullmatch(r"36 samples predicted: .*", predicted)
+    assert where.startswith("  predictions: data/07_model_output/predictions.csv/")

@@ -1,5 +1,5 @@
 """Project hooks: runs kept apart and versioned, the demo built when a run needs it, torchrun's
-other ranks kept from writing, and MLflow tracking where configured."""
+other ranks kept from writing, MLflow tracking where configured, and a summary at the end."""
 
 from __future__ import annotations
 
@@ -98,6 +98,33 @@ def pin_versions(pipeline: Pipeline, catalog: CatalogProtocol, version: str,
         else:
             dataset.pin(load=stored_version)
     return stored_version
+
+
+class RunSummaryHook:
+    """The end of a run says what happened: the summary its pipeline's last node gives
+    (each `*_summary` dataset, see `evaluation.summary`), then where the datasets it names
+    were saved. It acts after every other hook, so these are the log's last lines; under
+    torchrun, rank 0 alone says them."""
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params: dict[str, Any], run_result: dict[str, Any],
+                           catalog: CatalogProtocol) -> None:
+        if not current_cluster().is_main:
+            return
+        project = Path(run_params["project_path"])
+        for name in sorted(n for n in run_result if n.endswith("_summary")):
+            told = run_result[name].load()
+            for line in told["lines"]:
+                logger.info("%s", line)
+            saved = {dataset: catalog.get(dataset) for dataset in told["saved"]}
+            saved = {name: d for name, d in saved.items()
+                     if isinstance(d, RunVersioned) and d.saved_path()}
+            if saved:
+                logger.info("saved as version %s:", next(iter(saved.values())).pinned_save)
+            for dataset_name, dataset in saved.items():
+                path = Path(dataset.saved_path())
+                shown = path.relative_to(project) if path.is_relative_to(project) else path
+                logger.info("  %s: %s", dataset_name.replace("_", " "), shown)
 
 
 class DemoDataHook:

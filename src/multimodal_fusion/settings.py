@@ -12,6 +12,7 @@ from multimodal_fusion.hooks import (
     DistributedOutputsHook,
     MlflowTrackingHook,
     RunIsolationHook,
+    RunSummaryHook,
 )
 
 # With the mlflow extra, MLflow warns on every command, as Kedro loads kedro-mlflow, that
@@ -24,7 +25,8 @@ logging.getLogger("py.warnings").addFilter(
 # for kedro-viz's authors, printed by every `kedro viz` command.
 warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated", category=UserWarning)
 
-HOOKS = (RunIsolationHook(), DemoDataHook(), DistributedOutputsHook(), MlflowTrackingHook())
+HOOKS = (RunIsolationHook(), DemoDataHook(), DistributedOutputsHook(), MlflowTrackingHook(),
+         RunSummaryHook())
 # kedro-mlflow would track every run once installed; MlflowTrackingHook turns it on only
 # where conf/ has an mlflow.yml. Kedro matches the distribution's name as its metadata
 # spells it, which is kedro_mlflow for the current wheel.

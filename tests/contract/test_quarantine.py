@@ -224,7 +224,7 @@ def test_train_on_the_messy_manifest_uses_every_usable_input_and_reports_the_res
         messy, tmp_path):
     project = make_project(tmp_path)
     run_train(project, messy)
-    report = pd.read_csv(latest(project, "data/02_intermediate/quarantine.csv"), dtype=str,
+    report = pd.read_csv(latest(project, "data/08_reporting/quarantine.csv"), dtype=str,
                          keep_default_na=False)
     assert sorted(zip(report["sample_id"], report["action"], strict=True)) == sorted(
         (s, a) for s, _, a, _ in EXPECTED)

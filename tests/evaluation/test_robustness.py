@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+import torch
 
-from helpers import TOY_SETTINGS, toy_inputs, typed
+from helpers import TOY_SETTINGS, image_toy_inputs, toy_inputs, typed, with_fit
+from multimodal_fusion.evaluation import robustness
 from multimodal_fusion.evaluation.metrics import by_presence, calibration, probability_metrics
 from multimodal_fusion.evaluation.robustness import (
     EvaluationSettings,
     modality_analysis,
     shapley_values,
 )
-from multimodal_fusion.models.inputs import batch_for_split
+from multimodal_fusion.models.inputs import Batch, StoredSplit, batch_for_split
+from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.training.strategies import train
 
 
@@ -20,9 +25,62 @@ from multimodal_fusion.training.strategies import train
 def analysed() -> dict:
     inputs = toy_inputs(240)
     model, _ = train(inputs, TOY_SETTINGS, seed=0)
-    batch = batch_for_split(inputs, "test", model.spec)
     chosen = typed(EvaluationSettings, "evaluation", repeats=4)
-    return modality_analysis(model, batch, chosen, seed=0)
+    return modality_analysis(model, StoredSplit(inputs, "test", model.spec), chosen, seed=0)
+
+
+def by_full_passes(model: torch.nn.Module, batch: Batch, settings: EvaluationSettings,
+                   seed: int) -> dict:
+    """The analysis as defined: every figure a pass of the whole model over the test split,
+    its inputs and masks changed (the way evaluation computed it before it kept embeddings).
+    """
+    def accuracy(present=None, inputs=None) -> float:
+        changed = Batch(inputs or batch.inputs, present or batch.present, batch.labels)
+        return float((predict_proba(model, changed).argmax(axis=1) == batch.labels.numpy())
+                     .mean())
+
+    names = sorted(batch.present)
+    subsets = {frozenset(kept): accuracy(present={m: p & (m in kept)
+                                                  for m, p in batch.present.items()})
+               for size in range(len(names) + 1) for kept in itertools.combinations(names, size)}
+    draws = [np.random.default_rng([seed, r]).random((len(batch), len(names)))
+             for r in range(settings.repeats)]
+    missing = [np.mean([accuracy(present={m: batch.present[m] & torch.from_numpy(
+        draw[:, i] >= share) for i, m in enumerate(names)}) for draw in draws])
+        for share in settings.missing_shares]
+    noise = {}
+    for index, m in enumerate(names):
+        values, present = batch.inputs[m], batch.present[m]
+        if not values.is_floating_point():
+            continue  # word ids: no noise curve
+        spread = values[present].double().std(dim=0).float()
+        draws = [torch.from_numpy(np.random.default_rng([seed, index, r]).standard_normal(
+            tuple(values.shape)).astype(np.float32)) * spread for r in range(settings.repeats)]
+        noise[m] = [np.mean([accuracy(inputs=batch.inputs | {m: values + level * z})
+                             for z in draws]) for level in settings.noise_levels]
+    return {"subsets": subsets, "missing": missing, "noise": noise}
+
+
+@pytest.mark.parametrize("strategy", ["concat", "attention", "linear_early", "linear_late"])
+def test_kept_embeddings_give_the_figures_of_full_passes(strategy, monkeypatch):
+    monkeypatch.setattr(robustness, "PART", 16)  # several parts, a short last one
+    inputs = image_toy_inputs(170)
+    settings = with_fit(max_epochs=2)
+    model, _ = train(inputs, {**settings, "model": {**settings["model"], "fusion": strategy}},
+                     seed=0)
+    chosen = typed(EvaluationSettings, "evaluation")
+    fast = modality_analysis(model, StoredSplit(inputs, "test", model.spec), chosen, seed=3)
+    slow = by_full_passes(model, batch_for_split(inputs, "test", model.spec), chosen, seed=3)
+    everyone = frozenset(model.spec["modalities"])
+    assert fast["accuracy_all"] == pytest.approx(slow["subsets"][everyone], abs=1e-6)
+    assert fast["shapley"] == pytest.approx(shapley_values(slow["subsets"]), abs=1e-6)
+    assert [p["accuracy"] for p in fast["missing_curve"]] == pytest.approx(slow["missing"],
+                                                                           abs=1e-6)
+    assert sorted(fast["noise_curves"]) == sorted(slow["noise"])
+    for modality, curve in fast["noise_curves"].items():
+        assert [p["accuracy"] for p in curve] == pytest.approx(slow["noise"][modality], abs=1e-6)
+    assert any(len(set(curve)) > 1 for curve in slow["noise"].values())  # noise tells
+    assert "text" not in fast["noise_curves"]  # word ids
 
 
 def test_the_informative_modality_carries_the_contribution(analysed):

@@ -7,9 +7,11 @@ import pytest
 import soundfile as sf
 
 from helpers import audio_features, manifest_of, settings, typed, write_tone
+from multimodal_fusion.contract.quarantine import InputLimits
 from multimodal_fusion.modalities.audio import (
     AudioFeatures,
     AudioPreprocessing,
+    check_audio_file,
     clip_features,
     levinson,
     plp_cepstra,
@@ -17,7 +19,6 @@ from multimodal_fusion.modalities.audio import (
     preprocess_clips,
     spectral_gate,
 )
-from multimodal_fusion.modalities.common import ModalityFileError
 
 
 def cleaning(**changes) -> AudioPreprocessing:
@@ -46,11 +47,27 @@ def test_pooled_cepstra_have_fixed_length_whatever_the_clip(tmp_path, extractor)
     assert not np.allclose(table["values"][1], table["values"][3])
 
 
-def test_an_empty_audio_file_names_its_row(tmp_path):
+def test_an_audio_file_that_fails_in_extraction_costs_its_sample_the_audio(tmp_path, caplog):
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros(0), 16_000)
-    with pytest.raises(ModalityFileError, match=r"row 1 \(sample_id 's0'\).*empty\.wav"):
-        audio_features(manifest_of("audio", [str(empty)]), tmp_path)
+    good = write_tone(tmp_path / "good.wav")
+    table = audio_features(manifest_of("audio", [str(empty), good]), tmp_path)
+    assert table["present"].tolist() == [False, True]
+    assert table["failed"].tolist() == [0] and "no samples" in table["failure"][0]
+    assert "row 1 (sample_id 's0')" in caplog.text and str(empty) in caplog.text
+
+
+@pytest.mark.parametrize("problem", ["nan", "empty"])
+def test_validation_refuses_audio_that_extraction_cannot_use(problem, tmp_path):
+    path = tmp_path / "clip.wav"
+    samples = np.sin(np.linspace(0, 400, 16_000)).astype(np.float32)
+    if problem == "nan":
+        samples[100:110] = np.nan
+    sf.write(path, samples if problem == "nan" else samples[:0], 16_000, subtype="FLOAT")
+    limits = typed(InputLimits, "data_preparation.limits", min_audio_seconds=0.0)
+    with pytest.raises(ValueError, match="10 of its 16,000 samples are not finite"
+                       if problem == "nan" else "holds no samples"):
+        check_audio_file(str(path), limits)
 
 
 def test_loudness_normalisation_makes_quiet_and_loud_clips_alike(tmp_path):

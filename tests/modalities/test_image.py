@@ -8,10 +8,11 @@ import pytest
 from PIL import Image
 
 from helpers import manifest_of, settings, typed, write_image
-from multimodal_fusion.modalities.common import ModalityFileError
+from multimodal_fusion.contract.quarantine import InputLimits
 from multimodal_fusion.modalities.image import (
     ImageFeatures,
     ImagePreprocessing,
+    check_image_file,
     extract_image_tensors,
     image_features,
 )
@@ -45,14 +46,23 @@ def test_any_colour_mode_becomes_a_normalised_rgb_tensor(tmp_path, mode):
     assert table["sample_id"].tolist() == ["s0", "s1"]
 
 
-def test_a_corrupt_image_names_its_row_and_file(tmp_path):
+def test_a_corrupt_image_costs_its_sample_the_image_and_is_named(tmp_path, caplog):
     good = write_image(tmp_path / "good.png")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    with pytest.raises(ModalityFileError) as error:
-        tensors_of(manifest_of("image", [good, str(bad)]), size=8)
-    assert "manifest.csv row 2 (sample_id 's1')" in str(error.value)
-    assert str(bad) in str(error.value)
+    table = tensors_of(manifest_of("image", [good, str(bad)]), size=8)
+    assert table["present"].tolist() == [True, False] and table["failed"].tolist() == [1]
+    assert "manifest.csv row 2 (sample_id 's1')" in caplog.text and str(bad) in caplog.text
+    assert images_for(manifest_of("image", [good, str(bad)]), size=8)["failed"].tolist() == [1]
+
+
+def test_validation_refuses_float_pixels_that_are_not_finite(tmp_path):
+    pixels = np.ones((4, 4), dtype=np.float32)
+    pixels[1, 2] = np.nan
+    path = tmp_path / "nan.tiff"
+    Image.fromarray(pixels, mode="F").save(path)
+    with pytest.raises(ValueError, match="1 of its pixels are not finite"):
+        check_image_file(str(path), typed(InputLimits, "data_preparation.limits"))
 
 
 def test_an_unknown_image_encoder_lists_the_choices():

@@ -87,7 +87,7 @@ def test_a_new_modality_is_its_module_its_registry_line_and_its_parameters(tmp_p
     run_small(project, "train", manifest=str(manifest))
     metrics = latest(project, "data/08_reporting/metrics.json")
     assert metrics["modalities"] == ["sensor", "text"] and metrics["accuracy"] > 0.9
-    report = pd.read_csv(next((project / "data/02_intermediate/quarantine.csv").glob(
+    report = pd.read_csv(next((project / "data/08_reporting/quarantine.csv").glob(
         "*/quarantine.csv")), dtype=str)
     assert report[["row", "column", "action"]].values.tolist() == [
         ["6", "reading", "reading emptied"]]

@@ -102,8 +102,8 @@ def test_a_missing_file_is_quarantined_or_stops_the_run_naming_row_and_file(trai
     broken = demo / "broken.csv"
     broken.write_text("\n".join(manifest) + "\n")
     run(trained_project, "data_preparation", manifest=str(broken))
-    report = pd.read_csv(versions(trained_project, "data/02_intermediate/quarantine.csv")[-1]
-                         / "quarantine.csv", dtype=str, keep_default_na=False)
+    report = pd.read_csv(versions(trained_project, "data/02_intermediate/validation.csv")[-1]
+                         / "validation.csv", dtype=str, keep_default_na=False)
     assert report[["row", "column", "action"]].values.tolist() == [["3", "audio",
                                                                      "audio dropped"]]
     with pytest.raises(Exception, match=r"row 3 \(sample_id 'digit-00002'\) audio "
@@ -130,7 +130,8 @@ def test_kedro_viz_shows_kedros_layers_and_each_modality_with_its_steps(tmp_path
     assert steps["tabular"] == ["select_columns", "fit_statistics", "tabular_vectors"]
     inference = json.loads((project / "build" / "api" / "pipelines" / "inference").read_text())
     assert [n["name"] for n in inference["nodes"] if n["type"] == "task"] == [
-        "validate_new_samples", "compute_new_features", "predict_new_samples"]
+        "validate_new_samples", "compute_new_features", "predict_new_samples",
+        "summarise_predictions"]
 
 
 def leaderboard(project: Path) -> list[dict]:
@@ -169,7 +170,9 @@ def test_compare_ranks_every_strategy_and_baseline_alike_under_any_runner(traine
     assert all(f"<td>{row['strategy']}</td>" in page for row in board)
     assert "no training sample has tabular" in page and "data_fingerprint" in page
     (data,) = trainings.iterdir()
-    assert len(list(data.glob("*/model.safetensors"))) == len(ranked), "auto's own too"
+    # auto's own training too, and the linear reference that `train` trained with its
+    # own training settings
+    assert len(list(data.glob("*/model.safetensors"))) == len(ranked) + 1
 
     fresh = {"trainings": str(trained_project / "data/06_models/compare/threads")}
     run(trained_project, "compare", runner=ThreadRunner(), training=fit, compare=fresh)
@@ -207,7 +210,7 @@ def test_sigkill_mid_training_then_the_same_command_resumes_to_the_same_metrics(
     while not list(checkpoints.glob("*/last.pt")) and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(killed.pid, signal.SIGKILL)
-    assert killed.wait(timeout=30) == -signal.SIGKILL
+    assert killed.wait(timeout=30) == -signal.SIGKILL, killed.stdout.read()
     assert list(checkpoints.glob("*/last.pt")), "the killed run left a checkpoint"
 
     resumed = kedro_run(trained_project, *command)

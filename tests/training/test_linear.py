@@ -64,7 +64,7 @@ def test_linear_early_blocks_weigh_alike_and_its_logits_are_sklearns():
     inputs = image_toy_inputs()
     model, _ = fit("linear_early", inputs)
     split = batch_for_split(inputs, "train", model.spec)
-    design = model.design(split.inputs, split.present)
+    design = model.design(model.embed(split.inputs), split.present)
     for modality, scaler in model.scalers.items():
         block = scaler(split.inputs[modality], split.present[modality])[split.present[modality]]
         assert block.pow(2).sum(dim=1).mean() == pytest.approx(1.0, rel=1e-3), modality

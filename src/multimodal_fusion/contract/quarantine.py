@@ -323,6 +323,24 @@ def enforce(manifest: pd.DataFrame, screening: Screening, report: pd.DataFrame,
             f"({settings.max_rejected_share:.0%}) allows:\n{listing(report)}")
 
 
+def with_extraction_faults(report: pd.DataFrame, faults: list[dict], manifest: pd.DataFrame,
+                           settings: dict) -> pd.DataFrame:
+    """Validation's report with the files that failed in extraction, in row order; with
+    `on_bad_input: stop`, they stop the run as validation's faults would have."""
+    chosen = typed_settings(PreparationSettings, settings, "data_preparation")
+    found = pd.DataFrame(faults, columns=list(REPORT_COLUMNS))
+    if chosen.on_bad_input == "stop" and not found.empty:
+        count = f"{len(found)} file{'s' if len(found) > 1 else ''}"
+        raise ManifestError(f"{manifest.attrs.get('source', 'the manifest')}: {count} failed "
+                            "in extraction (data_preparation.on_bad_input: stop):\n"
+                            f"{listing(found)}")
+    if found.empty:
+        return report
+    # rows read back from a report's CSV are text
+    return pd.concat([report, found], ignore_index=True).sort_values(
+        "row", kind="stable", ignore_index=True, key=lambda rows: rows.astype(int))
+
+
 def listing(report: pd.DataFrame) -> str:
     """The faults a line each, with their fixes; a long list is cut with a count."""
     lines = [f"  row {f.row} (sample_id {f.sample_id!r}) {f.column}"

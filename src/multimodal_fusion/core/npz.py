@@ -5,15 +5,21 @@ and read by rows. No Kedro.
 the zip. A large array is therefore mapped rather than read (`read_npz(path, map_from=)`):
 it costs no memory until rows of it are used, and `read_rows` reads just those rows with
 ordinary file reads, so the memory a reader holds stays that of the rows it asked for,
-however large the file.
+however large the file. A `RowStore` is the writing side: an array a stage fills a part
+at a time, on disk once it is large.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import itertools
 import math
 import mmap
 import os
+import shutil
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +27,8 @@ from typing import BinaryIO
 import numpy as np
 
 COPY_CHUNK = 16 << 20  # bytes of a mapped array copied at a time
+IN_MEMORY_BYTES = 64 << 20  # a `RowStore` this large or larger lives on disk
+_SCRATCH_NAMES = itertools.count()
 # The fixed part of a zip member's local header; its last two fields are the lengths of
 # the name and extra field that come before the member's bytes.
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")
@@ -94,6 +102,79 @@ def _mapped_arrays(path: str | Path, map_from: int) -> dict[str, np.memmap]:
             mapped[member.filename.removesuffix(".npy")] = np.memmap(
                 path, dtype=dtype, mode="r", offset=handle.tell(), shape=shape)
     return mapped
+
+
+class RowStore:
+    """An array filled a part at a time, held on disk once it is large: what a stage fills
+    sample by sample without the whole of it in memory.
+
+    Arrays of under `IN_MEMORY_BYTES` stay in memory. A larger one is a raw file in this
+    process's scratch folder (removed at exit), written with ordinary file writes so the
+    process keeps none of its pages, and comes back mapped (`result`), which `read_rows`,
+    `write_npz` and training's streaming all read a part at a time.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype | type = np.float32,
+                 fill: float = 0) -> None:
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        size = math.prod(self.shape) * self.dtype.itemsize
+        self.array: np.ndarray | None = None
+        self.handle: BinaryIO | None = None
+        if size < IN_MEMORY_BYTES or not self.shape[0]:
+            self.array = np.full(self.shape, fill, dtype=self.dtype)
+            return
+        self.path = scratch_folder() / f"rows-{next(_SCRATCH_NAMES)}.raw"
+        self.row_bytes = size // self.shape[0]
+        self.handle = self.path.open("wb+")
+        if fill:
+            row = np.full(self.shape[1:], fill, dtype=self.dtype).tobytes()
+            for _ in range(self.shape[0]):
+                self.handle.write(row)
+        self.handle.truncate(size)  # zeros where nothing is written
+
+    def put(self, start: int, rows: np.ndarray) -> None:
+        """Rows `start`, `start + 1`, ... become `rows`."""
+        if self.array is not None:
+            self.array[start:start + len(rows)] = rows
+            return
+        self.handle.seek(start * self.row_bytes)
+        self.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
+
+    def put_at(self, positions: np.ndarray, rows: np.ndarray) -> None:
+        """Row `positions[i]` becomes `rows[i]`, each run of neighbours in one write."""
+        positions = np.asarray(positions, dtype=np.int64)
+        breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+        for run in np.split(np.arange(len(positions)), breaks):
+            if len(run):
+                self.put(int(positions[run[0]]), rows[run[0]:run[-1] + 1])
+
+    def result(self) -> np.ndarray:
+        """The array: in memory, or mapped read-only from its file."""
+        if self.array is not None:
+            return self.array
+        self.handle.close()
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
+
+
+def reordered(array: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """`array[order]`, read and written `COPY_CHUNK` bytes at a time (see `RowStore`)."""
+    store = RowStore((len(order), *array.shape[1:]), array.dtype)
+    rows = max(1, COPY_CHUNK // max(array[:1].nbytes, 1))
+    for start in range(0, len(order), rows):
+        store.put(start, read_rows(array, order[start:start + rows]))
+    return store.result()
+
+
+def scratch_folder() -> Path:
+    """This process's folder for arrays too large for memory, removed when it exits."""
+    return _scratch_of(os.getpid())
+
+
+@functools.cache
+def _scratch_of(pid: int) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=f"multimodal-fusion-rows-{pid}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def is_mapped(array: np.ndarray) -> bool:

@@ -15,7 +15,8 @@ from typing import Any
 
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
+
+from multimodal_fusion.core.progress import progress
 
 logger = logging.getLogger(__name__)
 # Files per task sent to a worker process: large enough that start-up and transfer are small
@@ -60,12 +61,11 @@ def map_in_order(function: Callable[[Any], Any], items: Sequence[Any], workers: 
     a few chunks' results, not the dataset's. Every item is computed with one BLAS thread,
     here as in a worker, so the results do not depend on which path ran.
     """
-    progress = tqdm(total=len(items), desc=description, unit="file", leave=False, disable=None)
-    with progress, threadpool_limits(limits=1):
+    with progress(description, len(items)) as advance, threadpool_limits(limits=1):
         started = None
         for item in items[:CHUNK_FILES]:
             yield from _apply_each(function, [item])
-            progress.update()
+            advance(1)
             started = started or time.perf_counter()  # the first item pays one-off set-up
         rest = items[CHUNK_FILES:]
         timed_items = min(len(items), CHUNK_FILES) - 1
@@ -73,7 +73,7 @@ def map_in_order(function: Callable[[Any], Any], items: Sequence[Any], workers: 
         if workers <= 1 or per_item * len(rest) < PARALLEL_WORTH_SECONDS:
             for item in rest:
                 yield from _apply_each(function, [item])
-                progress.update()
+                advance(1)
             return
         logger.info("%s: about %.0f s of work left, sharing it among %d worker processes",
                     description, per_item * len(rest), workers)
@@ -81,4 +81,4 @@ def map_in_order(function: Callable[[Any], Any], items: Sequence[Any], workers: 
         parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
         for results in parallel(delayed(_apply_each)(function, chunk) for chunk in chunks):
             yield from results
-            progress.update(len(results))
+            advance(len(results))

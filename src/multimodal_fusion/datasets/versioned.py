@@ -44,6 +44,12 @@ class RunVersioned:
         return {path.rstrip("/").split("/")[-2] for path in self._glob_function(pattern)
                 if self._exists_function(path)}
 
+    def saved_path(self) -> str | None:
+        """Where the version the run pinned was saved (Kedro's layout); None unpinned."""
+        if self.pinned_save is None:
+            return None
+        return str(self._filepath / self.pinned_save / self._filepath.name)
+
     def previewable(self) -> bool:
         """Whether a run has saved it yet: kedro-viz previews it only then, rather than
         warning, with a traceback, about a pipeline nobody has run."""

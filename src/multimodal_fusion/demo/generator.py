@@ -27,8 +27,8 @@ import soundfile as sf
 from num2words import num2words
 from PIL import Image
 from sklearn.datasets import load_digits
-from tqdm.auto import tqdm
 
+from multimodal_fusion.core.progress import track
 from multimodal_fusion.demo.speech import SAMPLE_RATE, EspeakSynthesizer
 from multimodal_fusion.evaluation.ceiling import CLEAN, accuracy_ceiling
 
@@ -232,11 +232,9 @@ def write_demo(demo: DemoDataset, folder: Path) -> None:
     for kind in ("images", "audio"):
         shutil.rmtree(folder / kind, ignore_errors=True)
         (folder / kind).mkdir(parents=True)
-    for stem, render in tqdm(demo.images.items(), desc="demo images", unit="file",
-                             leave=False, disable=None):
+    for stem, render in track(demo.images.items(), "demo images"):
         render().save(folder / "images" / f"{stem}.png")
-    for stem, speak in tqdm(demo.audio.items(), desc="demo audio", unit="file", leave=False,
-                            disable=None):
+    for stem, speak in track(demo.audio.items(), "demo audio"):
         samples, rate = speak()
         sf.write(folder / "audio" / f"{stem}.wav", samples, rate, subtype="PCM_16")
     (folder / "metadata.json").write_text(json.dumps(demo.metadata), encoding="utf-8")

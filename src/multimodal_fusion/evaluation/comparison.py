@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from multimodal_fusion.core.config import typed_settings
+from multimodal_fusion.evaluation.robustness import EvaluationSettings
 from multimodal_fusion.evaluation.scoring import predict_test_split, score_test_split
 from multimodal_fusion.models.inputs import ModelInputs, modalities_of
 from multimodal_fusion.training.reuse import TrainingStore
@@ -67,9 +68,32 @@ def compare_strategy(name: str, model_inputs: ModelInputs, manifest: pd.DataFram
     if reason:
         logger.info("%s: skipped, %s", name, reason)
         return {"fusion": name, "kind": strategy.kind, "skipped": reason}
-    store = TrainingStore(chosen.trainings, build_model) if chosen.trainings else None
+    return score_strategy(name, model_inputs, manifest, demo_metadata, settings, chosen,
+                          evaluation, seed)
+
+
+def score_strategy(name: str, model_inputs: ModelInputs, manifest: pd.DataFrame,
+                   demo_metadata: dict, settings: dict, compare: CompareSettings,
+                   evaluation: dict, seed: int) -> dict:
+    """Strategy `name` trained (or its stored training reused) and scored on the test split."""
+    store = TrainingStore(compare.trainings, build_model) if compare.trainings else None
     settings = {**settings, "model": {**settings["model"], "fusion": name}}
     model, history = train(model_inputs, settings, seed, store)
     predictions = predict_test_split(model, model_inputs, manifest)
     return score_test_split(predictions, model, history, demo_metadata, evaluation) | {
-        "kind": strategy.kind}
+        "kind": named(name).kind}
+
+
+def reference_record(model_inputs: ModelInputs, manifest: pd.DataFrame, demo_metadata: dict,
+                     settings: dict, compare: dict, evaluation: dict, seed: int) -> dict:
+    """The metrics record of the strategy `evaluation.reference` names, as `compare` gives
+    it (and reusing compare's training of it), for a run to be read against."""
+    reference = typed_settings(EvaluationSettings, evaluation, "evaluation").reference
+    if reference is None:
+        return {"fusion": None, "skipped": "evaluation.reference is null"}
+    strategy = named(reference, "evaluation.reference")
+    reason = strategy.unusable(modalities_of(model_inputs))
+    if reason:
+        return {"fusion": reference, "kind": strategy.kind, "skipped": reason}
+    return score_strategy(reference, model_inputs, manifest, demo_metadata, settings,
+                          typed_settings(CompareSettings, compare, "compare"), evaluation, seed)

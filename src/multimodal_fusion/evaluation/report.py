@@ -97,6 +97,7 @@ def render_report(title: str, subtitle: str, parameters: dict, model_inputs: Mod
                      for name, row in metrics["by_presence"].items() if row["n_samples"]]
         if metrics else None,
         contributions=[{"modality": m, "shapley": fmt(analysis["shapley"][m]),
+                        "alone": fmt(analysis["alone"][m]),
                         "without": fmt(analysis["ablation"][m]["accuracy_without"]),
                         "drop": fmt(analysis["ablation"][m]["drop"])}
                        for m in sorted(analysis["shapley"])] if analysis else None,

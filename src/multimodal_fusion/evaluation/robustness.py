@@ -1,22 +1,29 @@
 """Which modality a model leans on, and how it holds up when they go missing or noisy. No Kedro.
 
 Everything runs through the presence mask the model already takes: hiding a modality is
-setting its mask to False, as for a sample that never had it, so nothing is retrained and
-each figure costs one pass over the test split.
+setting its mask to False, as for a sample that never had it, so nothing is retrained.
+A modality's embedding does not depend on which others a sample has, so each modality of
+the test split is encoded once (`embed_split`, a part at a time) and every figure but the
+noise curves runs the fusion and the head alone on those embeddings. Every model splits
+so (`embed` then `fuse`): the networks at their encoders, the linear references at their
+scaled vectors (`linear_early`) or per-modality logits (`linear_late`).
 
 - ablation: each modality hidden from every sample, and the accuracy it costs;
 - Shapley values: each modality's share of (accuracy with all) - (accuracy with none),
-  exact, from the accuracy of every subset of the modalities (2^M passes);
+  exact, from the accuracy of every subset of the modalities (2^M fusions);
 - the missing-modality curve: a share of the (sample, modality) pairs hidden at random,
   from none to all; the draws are nested (what hides at 20% also hides at 40%) and
   averaged over repeats, so the curve shows the trend and not the luck of one draw;
 - a noise curve per modality: Gaussian noise added to its features, in units of each
-  feature's spread over the test samples that have it.
+  feature's spread over the test samples that have it; only the noised modality is
+  encoded again, a part at a time.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import factorial
 
@@ -24,8 +31,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from multimodal_fusion.models.inputs import Batch
-from multimodal_fusion.models.predict import predict_proba
+from multimodal_fusion.core.progress import track
+from multimodal_fusion.models.inputs import StoredSplit
+
+logger = logging.getLogger(__name__)
+# Samples per forward pass, as predictions read them.
+PART = 256
 
 
 @dataclass(frozen=True)
@@ -37,21 +48,56 @@ class EvaluationSettings:
     missing_shares: tuple[float, ...] | list[float]
     noise_levels: tuple[float, ...] | list[float]
     repeats: int
+    reference: str | None
 
 
-def accuracy(model: nn.Module, batch: Batch, inputs: dict[str, Tensor] | None = None,
-             present: dict[str, Tensor] | None = None) -> float:
-    """Test accuracy with these inputs and presence masks in place of the batch's own."""
-    changed = Batch(inputs or batch.inputs, present or batch.present, batch.labels)
-    predicted = predict_proba(model, changed).argmax(axis=1)
-    return float((predicted == batch.labels.numpy()).mean())
+@dataclass
+class Embedded:
+    """A split as the fusion sees it: each modality's embeddings, the presence masks and the
+    labels, on the model's device."""
+
+    embeddings: dict[str, Tensor]
+    present: dict[str, Tensor]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
 
-def subset_accuracies(model: nn.Module, batch: Batch) -> dict[frozenset[str], float]:
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def embed_split(model: nn.Module, split: StoredSplit) -> Embedded:
+    """Every modality of the split through its encoder once, a part at a time."""
+    device = device_of(model)
+    model.eval()
+    parts = [model.embed(part.to(device).inputs) for part in track(
+        split.parts(PART), "evaluation: encoding the test split", len(split.bounds(PART)))]
+    return Embedded({m: torch.cat([part[m] for part in parts]) for m in split.arrays},
+                    {m: p.to(device) for m, p in split.present.items()},
+                    split.labels.numpy())
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, embedded: Embedded, present: dict[str, Tensor] | None = None,
+             embeddings: dict[str, Tensor] | None = None) -> float:
+    """Accuracy with these presence masks or embeddings in place of the split's own."""
+    present, embeddings = present or embedded.present, embeddings or embedded.embeddings
+    probabilities = [torch.softmax(model.fuse(
+        {m: e[start:start + PART] for m, e in embeddings.items()},
+        {m: p[start:start + PART] for m, p in present.items()}).float(), dim=1)
+        for start in range(0, len(embedded), PART)]
+    predicted = torch.cat(probabilities).cpu().numpy().argmax(axis=1)
+    return float((predicted == embedded.labels).mean())
+
+
+def subset_accuracies(model: nn.Module, embedded: Embedded) -> dict[frozenset[str], float]:
     """The accuracy when only the modalities of each subset may be seen."""
-    modalities = sorted(batch.present)
-    return {frozenset(kept): accuracy(model, batch, present={
-        m: p & (m in kept) for m, p in batch.present.items()})
+    modalities = sorted(embedded.present)
+    return {frozenset(kept): accuracy(model, embedded, present={
+        m: p & (m in kept) for m, p in embedded.present.items()})
         for size in range(len(modalities) + 1)
         for kept in itertools.combinations(modalities, size)}
 
@@ -79,52 +125,102 @@ def ablation(scores: dict[frozenset[str], float]) -> dict[str, dict[str, float]]
                 "drop": scores[everyone] - scores[everyone - {m}]} for m in sorted(everyone)}
 
 
-def missing_curve(model: nn.Module, batch: Batch, shares: list[float], repeats: int,
+def missing_curve(model: nn.Module, embedded: Embedded, shares: list[float], repeats: int,
                   seed: int) -> list[dict[str, float]]:
     """Accuracy with each (sample, modality) pair hidden with probability `share`."""
-    modalities = sorted(batch.present)
-    draws = [np.random.default_rng([seed, repeat]).random((len(batch), len(modalities)))
+    modalities = sorted(embedded.present)
+    draws = [np.random.default_rng([seed, repeat]).random((len(embedded), len(modalities)))
              for repeat in range(repeats)]
     curve = []
     for share in shares:
-        scores = [accuracy(model, batch, present={
-            m: batch.present[m] & torch.from_numpy(draw[:, i] >= share)
-            for i, m in enumerate(modalities)}) for draw in draws]
+        scores = [accuracy(model, embedded, present={
+            m: embedded.present[m] & torch.from_numpy(draw[:, i] >= share).to(
+                embedded.present[m].device) for i, m in enumerate(modalities)})
+            for draw in draws]
         curve.append({"share": float(share), "accuracy": float(np.mean(scores))})
     return curve
 
 
-def noise_curves(model: nn.Module, batch: Batch, levels: list[float], repeats: int,
-                 seed: int) -> dict[str, list[dict[str, float]]]:
-    """Per modality, accuracy with noise of each level added to its features alone."""
-    clean = accuracy(model, batch)
+def feature_spread(split: StoredSplit, modality: str) -> Tensor:
+    """Per feature, the standard deviation of the modality's values over the split's samples
+    that have it (ones with fewer than two), in float64, a part at a time."""
+    present = split.present[modality]
+    shape = split.arrays[modality].shape[1:]
+    count = int(present.sum())
+    if count <= 1:
+        return torch.ones(shape)
+
+    def total(term: Callable[[Tensor], Tensor]) -> Tensor:
+        return sum((term(split.values(modality, start, stop)[present[start:stop]].double())
+                    .sum(dim=0) for start, stop in split.bounds(PART)),
+                   torch.zeros(shape, dtype=torch.float64))
+
+    mean = total(lambda values: values) / count
+    return (total(lambda values: (values - mean) ** 2) / (count - 1)).sqrt().float()
+
+
+@torch.no_grad()
+def noisy_embeddings(model: nn.Module, split: StoredSplit, modality: str, levels: list[float],
+                     noise: list[np.random.Generator]) -> dict[tuple[float, int], Tensor]:
+    """The modality's embeddings with noise of each level from each generator added to its
+    values (already in units of its spread), keyed by (level, repeat)."""
+    spread = feature_spread(split, modality)
+    device = device_of(model)
+    parts: dict[tuple[float, int], list[Tensor]] = {
+        (level, repeat): [] for level in levels for repeat in range(len(noise))}
+    for start, stop in track(split.bounds(PART), f"evaluation: noise curve of {modality}"):
+        values = split.values(modality, start, stop)
+        for repeat, generator in enumerate(noise):
+            draw = torch.from_numpy(generator.standard_normal(tuple(values.shape)).astype(
+                np.float32)) * spread
+            for level in levels:
+                noisy = {modality: (values + level * draw).to(device)}
+                parts[level, repeat].append(model.embed(noisy)[modality])
+    return {key: torch.cat(chunks) for key, chunks in parts.items()}
+
+
+def noise_curves(model: nn.Module, split: StoredSplit, embedded: Embedded, levels: list[float],
+                 repeats: int, seed: int) -> dict[str, list[dict[str, float]]]:
+    """Per modality, accuracy with noise of each level added to its features alone.
+
+    A modality whose inputs are not feature values (word ids for a trainable embedding)
+    has no curve: noise has no meaning there.
+    """
+    clean = accuracy(model, embedded)
+    noised = [level for level in levels if level != 0]
     curves = {}
-    for index, modality in enumerate(sorted(batch.present)):
-        values, present = batch.inputs[modality], batch.present[modality]
-        spread = values[present].std(dim=0) if present.sum() > 1 else torch.ones_like(values[0])
-        noise = [torch.from_numpy(np.random.default_rng([seed, index, repeat]).standard_normal(
-            tuple(values.shape)).astype(np.float32)) * spread for repeat in range(repeats)]
+    for index, modality in enumerate(sorted(embedded.present)):
+        if split.arrays[modality].dtype.kind != "f":
+            logger.info("No noise curve for %s: its inputs are %s ids, not feature values",
+                        modality, split.arrays[modality].dtype)
+            continue
+        noisy = noisy_embeddings(model, split, modality, noised, [
+            np.random.default_rng([seed, index, repeat]) for repeat in range(repeats)])
         curves[modality] = [{"level": float(level), "accuracy": clean if level == 0 else float(
-            np.mean([accuracy(model, batch, inputs=batch.inputs | {modality: values + level * z})
-                     for z in noise]))} for level in levels]
+            np.mean([accuracy(model, embedded, embeddings=embedded.embeddings | {
+                modality: noisy[level, repeat]}) for repeat in range(repeats)]))}
+            for level in levels]
     return curves
 
 
-def modality_analysis(model: nn.Module, batch: Batch, settings: EvaluationSettings,
+def modality_analysis(model: nn.Module, split: StoredSplit, settings: EvaluationSettings,
                       seed: int) -> dict:
-    """Ablation, Shapley values, the missing-modality and noise curves, and what chance is
-    here (the test share of the most frequent class: the best a model seeing nothing can do).
+    """Ablation, Shapley values, the accuracy with each modality alone, the missing-modality
+    and noise curves, and what chance is here (the test share of the most frequent class:
+    the best a model seeing nothing can do).
     """
-    scores = subset_accuracies(model, batch)
+    embedded = embed_split(model, split)
+    scores = subset_accuracies(model, embedded)
     everyone = max(scores, key=len)
     return {
         "accuracy_all": scores[everyone],
         "accuracy_none": scores[frozenset()],
-        "chance": float(np.bincount(batch.labels.numpy()).max() / len(batch)),
+        "alone": {m: scores[frozenset({m})] for m in sorted(everyone)},
+        "chance": float(np.bincount(embedded.labels).max() / len(embedded)),
         "ablation": ablation(scores),
         "shapley": shapley_values(scores),
-        "missing_curve": missing_curve(model, batch, list(settings.missing_shares),
+        "missing_curve": missing_curve(model, embedded, list(settings.missing_shares),
                                        settings.repeats, seed),
-        "noise_curves": noise_curves(model, batch, list(settings.noise_levels),
+        "noise_curves": noise_curves(model, split, embedded, list(settings.noise_levels),
                                      settings.repeats, seed),
     }

@@ -21,7 +21,7 @@ from multimodal_fusion.evaluation.metrics import (
     run_summary,
 )
 from multimodal_fusion.evaluation.robustness import EvaluationSettings
-from multimodal_fusion.models.inputs import ModelInputs, batch_for_split
+from multimodal_fusion.models.inputs import ModelInputs, StoredSplit
 from multimodal_fusion.models.predict import predict_proba
 
 logger = logging.getLogger(__name__)
@@ -33,12 +33,12 @@ def predict_test_split(model: nn.Module, model_inputs: ModelInputs,
     modalities it had, beside the manifest's own columns."""
     test = manifest[manifest["split"] == "test"]
     classes = model.spec["classes"]
-    batch = batch_for_split(model_inputs, "test", model.spec)
-    probabilities = predict_proba(model, batch)
+    split = StoredSplit(model_inputs, "test", model.spec)
+    probabilities = predict_proba(model, split)
     return test.assign(
         predicted=[classes[i] for i in probabilities.argmax(axis=1)],
         confidence=probabilities.max(axis=1),
-        modalities=batch.modalities_per_sample(),
+        modalities=split.modalities_per_sample(),
         **{f"probability_{name}": probabilities[:, i] for i, name in enumerate(classes)},
     )
 

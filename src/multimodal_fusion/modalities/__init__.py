@@ -18,9 +18,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from multimodal_fusion.modalities.common import failure_rows
+
 if TYPE_CHECKING:
+    import pandas as pd
+
     from multimodal_fusion.contract.quarantine import ColumnRule
-    from multimodal_fusion.modalities.common import Modality
+    from multimodal_fusion.modalities.common import FeatureTable, Modality
 
 # Each modality's name and the module that declares it.
 MODALITIES = {
@@ -59,3 +63,10 @@ def column_rules(preprocessing: dict[str, dict | None]) -> list[ColumnRule]:
     `preprocessing` parameters (which name the columns of a tabular-like modality)."""
     return [rule for name, settings in preprocessing.items()
             for rule in modality(name).rules(settings)]
+
+
+def extraction_faults(manifest: pd.DataFrame, tables: dict[str, FeatureTable]) -> list[dict]:
+    """A quarantine report row for every file of these modalities' feature tables that
+    failed in extraction."""
+    return [row for name, table in tables.items()
+            for row in failure_rows(manifest, name, modality(name).column or name, table)]

@@ -35,11 +35,11 @@ from multimodal_fusion.modalities.clips import (
     write_clip_store,
 )
 from multimodal_fusion.modalities.common import (
+    Failures,
     FeatureTable,
     Modality,
     Step,
     absent_table,
-    checked_results,
     extraction_settings,
     feature_table,
     modality_cells,
@@ -150,12 +150,19 @@ def _channels_last(samples: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
 
 
 def check_audio_file(path: str, limits: InputLimits) -> None:
-    """Refuse a clip that is cut short, too short, too long or silent; decode the rest."""
+    """Refuse a clip that is cut short, empty, not finite, too short, too long or silent:
+    what extraction could not use. Decode the rest."""
     truncation = wav_truncation(path)
     if truncation:
         raise ValueError(truncation)
     samples, rate = decode_for_check(path, limits.max_audio_seconds)
     frames = samples.shape[0]
+    if frames == 0:
+        raise ValueError("the file holds no samples")
+    unusable = int((~np.isfinite(samples)).sum())
+    if unusable:
+        raise ValueError(f"{unusable:,} of its {samples.size:,} samples are not finite (NaN "
+                         "or infinite): a float file written from a failed computation")
     if frames < limits.min_audio_seconds * rate:
         raise ValueError(f"only {frames} samples ({frames / rate:.3f} s), under "
                          f"{limits.min_audio_seconds} s (data_preparation.limits."
@@ -306,14 +313,15 @@ def preprocess_clips(manifest: pd.DataFrame, settings: AudioPreprocessing, folde
                      key: str, workers: int = 1) -> ClipStore:
     """Clean every clip into a store at `folder`, one clip in memory at a time per worker.
 
-    A file that cannot be read stops the run with its row, file and fix.
+    A file that cannot be read costs its sample the audio; the store's index keeps why.
     """
     cells = modality_cells(manifest, "audio")
     positions = np.flatnonzero((cells != "").to_numpy())
     results = map_in_order(lambda path: clean_clip(path, settings),
                            cells.iloc[positions].tolist(), workers, "audio preprocessing")
-    cleaned = checked_results(manifest, "audio", positions, results)
-    return write_clip_store(folder, positions, cleaned, len(manifest), settings.sample_rate, key)
+    failures = Failures(manifest, "audio")
+    return write_clip_store(folder, failures.successes(positions, results), len(manifest),
+                            settings.sample_rate, key, failures.arrays)
 
 
 def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
@@ -330,11 +338,13 @@ def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
         shape, encoder, transform = logmel_shape(features), "small_cnn", logmel_image
     present = store["present"]
     if not present.any():
-        return absent_table(manifest, "audio")
-    values = values_per_file(manifest, "audio", present, clip_locations(store),
-                             lambda location: transform(read_clip(location), features), shape,
-                             workers, "audio features")
-    return feature_table(manifest, values, present, encoder)
+        return absent_table(manifest, "audio") | Failures(manifest, "audio").arrays(store)
+    failures = Failures(manifest, "audio")
+    values, kept = values_per_file(
+        manifest, "audio", present, clip_locations(store),
+        lambda location: transform(read_clip(location), features), shape, workers,
+        "audio features", failures)
+    return feature_table(manifest, values, kept, encoder, failures=failures.arrays(store))
 
 
 def preprocess_audio(manifest: pd.DataFrame, settings: dict, extraction: dict) -> ClipStore:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,12 @@ INDEX_FILE = "index.npz"
 ClipStore = dict[str, np.ndarray]
 
 
-def write_clip_store(folder: Path, positions: Iterable[int], clips: Iterable[np.ndarray],
-                     rows: int, sample_rate: int, key: str) -> ClipStore:
-    """Stream `clips` (one per position, in order) into a new store at `folder`.
+def write_clip_store(folder: Path, clips: Iterable[tuple[int, np.ndarray]], rows: int,
+                     sample_rate: int, key: str,
+                     failed: Callable[[], dict[str, np.ndarray]]) -> ClipStore:
+    """Stream `clips` ((manifest position, samples), in order) into a new store at `folder`;
+    `failed()`, asked once every clip is written, gives the files that failed, for the
+    index to keep (see `modalities.common.Failures`).
 
     The store is built in this process's own scratch folder and renamed at the end, so an
     interrupted run never leaves half a store that a later run would trust, and torchrun
@@ -35,9 +38,9 @@ def write_clip_store(folder: Path, positions: Iterable[int], clips: Iterable[np.
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
-        _write_clips(scratch, positions, clips, rows, sample_rate, key)
+        _write_clips(scratch, clips, rows, sample_rate, key, failed)
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)  # a file failed: nothing half-done stays
+        shutil.rmtree(scratch, ignore_errors=True)  # interrupted: nothing half-done stays
         raise
     try:
         scratch.rename(folder)
@@ -46,22 +49,23 @@ def write_clip_store(folder: Path, positions: Iterable[int], clips: Iterable[np.
     return read_clip_store(folder)
 
 
-def _write_clips(scratch: Path, positions: Iterable[int], clips: Iterable[np.ndarray],
-                 rows: int, sample_rate: int, key: str) -> None:
+def _write_clips(scratch: Path, clips: Iterable[tuple[int, np.ndarray]], rows: int,
+                 sample_rate: int, key: str, failed: Callable[[], dict[str, np.ndarray]]) -> None:
     """The samples file, clip after clip, then the index that locates each clip in it."""
     offsets = np.zeros(rows, dtype=np.int64)
     lengths = np.zeros(rows, dtype=np.int64)
     present = np.zeros(rows, dtype=bool)
     written = 0
     with (scratch / SAMPLES_FILE).open("wb") as handle:
-        for position, clip in zip(positions, clips, strict=True):
+        for position, clip in clips:
             samples = np.ascontiguousarray(clip, dtype=np.float32)
             handle.write(samples.tobytes())
             offsets[position], lengths[position] = written, samples.size
             present[position] = True
             written += samples.size
     write_npz(scratch / INDEX_FILE, {"offset": offsets, "length": lengths, "present": present,
-                                     "sample_rate": np.array(sample_rate), "key": np.array(key)})
+                                     "sample_rate": np.array(sample_rate), "key": np.array(key),
+                                     **failed()})
 
 
 def read_clip_store(folder: Path, checked: bool = False) -> ClipStore:

@@ -4,9 +4,11 @@ No Kedro.
 Every extractor returns a feature table: a dict of arrays with `sample_id`, `values` (one
 row per sample, zeros where the modality is missing), `present` (a boolean mask), in the
 manifest's row order, `encoder` (the name of the model encoder these values are made for,
-so the features parameters alone decide how a modality is encoded) and `encoder_options`.
-A modality no sample has gives a table with no values at all (width 0), so an absent
-column costs no memory.
+so the features parameters alone decide how a modality is encoded), `encoder_options`, and
+`failed` and `failure`: the manifest positions of files that passed validation but failed
+in extraction, and why. Such a file costs its sample the modality, never the run; the
+run's quarantine report lists it (`failure_rows`). A modality no sample has gives a table
+with no values at all (width 0), so an absent column costs no memory.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import pandas as pd
 from multimodal_fusion.contract.manifest import describe_row
 from multimodal_fusion.contract.quarantine import ColumnRule, InputLimits
 from multimodal_fusion.core.config import typed_settings
+from multimodal_fusion.core.npz import RowStore
 from multimodal_fusion.core.parallel import map_in_order, resolve_workers
 
 logger = logging.getLogger(__name__)
 FeatureTable = dict[str, np.ndarray]
 # Bump when the keys of a feature table change, so no cached table of the old layout is reused.
-TABLE_LAYOUT = "3"
+TABLE_LAYOUT = "4"
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,44 @@ def modality_cells(manifest: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series("", index=manifest.index)
 
 
-class ModalityFileError(ValueError):
-    """An input file that exists but cannot be read; the message names the row and the fix."""
+class Failures:
+    """Files that failed in extraction, by manifest position: each is logged as it fails and
+    costs its sample the modality; the feature table keeps them for the quarantine report."""
+
+    def __init__(self, manifest: pd.DataFrame, column: str) -> None:
+        self.manifest, self.column = manifest, column
+        self.positions: list[int] = []
+        self.reasons: list[str] = []
+
+    def add(self, position: int, reason: str) -> None:
+        cells = modality_cells(self.manifest, self.column)
+        logger.warning("%s: the %s file %s failed in extraction (%s); the sample goes on "
+                       "without its %s, and the quarantine report lists it",
+                       describe_row(self.manifest, cells.index[position]), self.column,
+                       cells.iloc[position], reason, self.column)
+        self.positions.append(int(position))
+        self.reasons.append(reason)
+
+    def successes(self, positions: Sequence[int],
+                  results: Iterator[tuple[bool, Any]]) -> Iterator[tuple[int, Any]]:
+        """(position, result) of each file that worked, of `map_in_order`'s results for the
+        files at these positions; the others are added here."""
+        for position, (ok, result) in zip(positions, results, strict=True):
+            if ok:
+                yield int(position), result
+            else:
+                self.add(position, str(result).removeprefix("ValueError: "))
+
+    def arrays(self, *earlier: FeatureTable) -> dict[str, np.ndarray]:
+        """These failures after those of `earlier` tables (or stores), as a table keeps them."""
+        return {"failed": np.array([p for table in earlier for p in table["failed"]]
+                                   + self.positions, dtype=np.int64),
+                "failure": np.array([r for table in earlier for r in table["failure"]]
+                                    + self.reasons, dtype=str)}
+
+
+def no_failures() -> dict[str, np.ndarray]:
+    return {"failed": np.zeros(0, dtype=np.int64), "failure": np.zeros(0, dtype=str)}
 
 
 def absent_table(manifest: pd.DataFrame, modality: str) -> FeatureTable:
@@ -149,11 +188,12 @@ def is_absent(table: FeatureTable) -> bool:
 
 
 def feature_table(manifest: pd.DataFrame, values: np.ndarray, present: np.ndarray,
-                  encoder: str, encoder_options: dict | None = None) -> FeatureTable:
+                  encoder: str, encoder_options: dict | None = None,
+                  failures: dict[str, np.ndarray] | None = None) -> FeatureTable:
     """Bundle per-sample values with the ids, presence mask and encoder that travel with them.
 
     `encoder_options` (JSON) tells the encoder what the values alone cannot, such as the
-    vocabulary size behind token ids.
+    vocabulary size behind token ids; `failures` (`Failures.arrays`) the files that failed.
     """
     return {
         "sample_id": manifest["sample_id"].to_numpy(dtype=str),
@@ -161,66 +201,66 @@ def feature_table(manifest: pd.DataFrame, values: np.ndarray, present: np.ndarra
         "present": present.astype(bool),
         "encoder": np.array(encoder),
         "encoder_options": np.array(json.dumps(encoder_options or {}, sort_keys=True)),
+        **(failures or no_failures()),
     }
 
 
 def for_encoder(table: FeatureTable, values: np.ndarray, encoder: str,
                 encoder_options: dict | None = None) -> FeatureTable:
-    """A feature table with `table`'s samples and presence, and these values for `encoder`."""
+    """A feature table with `table`'s samples, presence and failures, and these values for
+    `encoder`."""
     return {
         "sample_id": table["sample_id"],
         "values": values,
         "present": table["present"],
         "encoder": np.array(encoder),
         "encoder_options": np.array(json.dumps(encoder_options or {}, sort_keys=True)),
+        "failed": table["failed"],
+        "failure": table["failure"],
     }
 
 
-def file_error(manifest: pd.DataFrame, row: Any, column: str, path: str,
-               message: str) -> ModalityFileError:
-    """The error for a file that failed, naming its row, the file and the fix."""
-    return ModalityFileError(
-        f"{describe_row(manifest, row)}: cannot read {column} file {path} ({message}). "
-        f"Replace the file or empty the cell to mark the {column} as missing")
-
-
-def checked_results(manifest: pd.DataFrame, column: str, positions: Sequence[int],
-                    results: Iterator[tuple[bool, Any]]) -> Iterator[Any]:
-    """`map_in_order`'s results for the files at these manifest positions, in order; the
-    first failure stops the run with that file's row, path and fix."""
+def failure_rows(manifest: pd.DataFrame, modality: str, column: str,
+                 table: FeatureTable) -> list[dict[str, Any]]:
+    """The quarantine report's row for each file of the table that failed in extraction."""
     cells = modality_cells(manifest, column)
-    for position, (ok, result) in zip(positions, results, strict=True):
-        if not ok:
-            raise file_error(manifest, cells.index[position], column, cells.iloc[position],
-                             result)
-        yield result
+    return [{"row": cells.index[position], "sample_id": str(manifest["sample_id"].iloc[position]),
+             "column": column, "file": cells.iloc[position], "action": f"{modality} dropped",
+             "reason": f"failed in extraction: {reason}",
+             "fix": f"replace the file, or empty the cell to mark the {column} as missing"}
+            for position, reason in zip(table["failed"], table["failure"], strict=True)]
 
 
 def values_per_file(manifest: pd.DataFrame, column: str, present: np.ndarray,
                     items: Sequence[Any], function: Callable[[Any], np.ndarray],
-                    shape: tuple[int, ...], workers: int, description: str) -> np.ndarray:
+                    shape: tuple[int, ...], workers: int, description: str,
+                    failures: Failures) -> tuple[np.ndarray, np.ndarray]:
     """`function` of each item (one per present sample, in order) in one array, zeros where a
-    sample lacks the modality; the first failure stops the run with its row, file and fix."""
-    values = np.zeros((len(manifest), *shape), dtype=np.float32)
+    sample lacks the modality, and the presence left once the failures (added to
+    `failures`) are taken out. The array is written as the results come, to disk once it
+    is large (`RowStore`), so memory holds a few results, not the dataset's."""
+    values = RowStore((len(manifest), *shape))
+    kept = np.zeros(len(manifest), dtype=bool)
     positions = np.flatnonzero(present)
-    results = map_in_order(function, items, workers, description)
-    for position, result in zip(positions, checked_results(manifest, column, positions, results),
-                                strict=True):
-        values[position] = result
-    return values
+    for position, result in failures.successes(
+            positions, map_in_order(function, items, workers, description)):
+        values.put(position, result[np.newaxis])
+        kept[position] = True
+    return values.result(), kept
 
 
 def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str], np.ndarray],
                      shape: tuple[int, ...], workers: int = 1) -> FeatureTable:
     """Run `extract` on every non-empty cell of `column`, zeros elsewhere, with a progress bar.
 
-    A file that fails is reported with its row, so one bad file is easy to find and fix.
+    A file that fails costs its sample the modality, named in the log and the table.
     The table names no encoder yet: the extraction step that follows chooses it.
     """
     cells = modality_cells(manifest, column)
     present = (cells != "").to_numpy()
     if not present.any():
         return absent_table(manifest, column)
-    values = values_per_file(manifest, column, present, cells[present].tolist(), extract, shape,
-                             workers, f"{column} files")
-    return feature_table(manifest, values, present, encoder="")
+    failures = Failures(manifest, column)
+    values, kept = values_per_file(manifest, column, present, cells[present].tolist(), extract,
+                                   shape, workers, f"{column} files", failures)
+    return feature_table(manifest, values, kept, encoder="", failures=failures.arrays())

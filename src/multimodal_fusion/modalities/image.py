@@ -18,11 +18,12 @@ import torch
 from PIL import Image
 from torch.nn import functional
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
 from multimodal_fusion.contract.quarantine import InputLimits
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.device import autocast, frozen_batch, frozen_encoder_run
+from multimodal_fusion.core.npz import RowStore, read_rows
+from multimodal_fusion.core.progress import track
 from multimodal_fusion.modalities.cache import cached_features, derived_key, fingerprint
 from multimodal_fusion.modalities.common import (
     FeatureTable,
@@ -39,10 +40,12 @@ IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
 IMAGE_FEATURES_VERSION = "image-features-1"
 CHANNELS = 3
 FITS = ("squash", "crop")
+FLOAT_MODES = ("F",)  # Pillow's one mode of float pixels, which can hold NaN
 HYBRID = "small_cnn+efficientnet_lite0"
 ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0", HYBRID)
 PRETRAINED = ("efficientnet_lite0", HYBRID)
 PRETRAINED_BATCH = 64  # images per forward pass of EfficientNet-Lite0 on the CPU
+SHRINK_ROWS = 1024  # images shrunk for the small CNN at a time
 EFFICIENTNET_WIDTH = 1280
 
 
@@ -68,8 +71,9 @@ def load_image(path: str) -> Image.Image:
 
 
 def check_image_file(path: str, limits: InputLimits) -> None:
-    """Refuse an image over the pixel budget before decoding it, then decode it as
-    preprocessing will, so a truncated or unreadable file is found here.
+    """Refuse an image over the pixel budget before decoding it, one with no pixels or
+    (float images) pixels that are not finite, then decode its first frame as preprocessing
+    will, so a truncated or unreadable file is found here.
 
     Pillow's own warning above 89 million pixels is silenced: the budget decides here.
     """
@@ -77,9 +81,18 @@ def check_image_file(path: str, limits: InputLimits) -> None:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as image:
             width, height = image.size
+            mode = image.mode
     if width * height > limits.max_image_pixels:
         raise ValueError(f"{width} x {height} pixels, over the budget of "
                          f"{limits.max_image_pixels:,} (data_preparation.limits.max_image_pixels)")
+    if width * height == 0:
+        raise ValueError(f"{width} x {height} pixels: no image to see")
+    if mode in FLOAT_MODES:
+        with Image.open(path) as image:
+            pixels = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(pixels).all():
+            raise ValueError(f"{int((~np.isfinite(pixels)).sum()):,} of its pixels are not "
+                             "finite (NaN or infinite)")
     load_image(path)
 
 
@@ -209,17 +222,16 @@ def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
     device, bf16, _ = frozen_encoder_run()
     network = load_efficientnet_lite0().to(device)
     present = tensors["present"]
-    values = np.zeros((len(present), EFFICIENTNET_WIDTH), dtype=np.float32)
+    values = RowStore((len(present), EFFICIENTNET_WIDTH))
     positions = np.flatnonzero(present)
     size = frozen_batch(device, PRETRAINED_BATCH)
     batches = [positions[i:i + size] for i in range(0, len(positions), size)]
-    for batch in tqdm(batches, desc="image efficientnet_lite0", unit="batch", leave=False,
-                      disable=None):
-        images = torch.from_numpy(tensors["values"][batch]).to(device)
+    for batch in track(batches, "image efficientnet_lite0 batches"):
+        images = torch.from_numpy(read_rows(tensors["values"], batch)).to(device)
         with autocast(device, bf16):
             features = network.extract_features(images).mean(dim=(2, 3))
-        values[batch] = features.float().cpu().numpy()
-    return for_encoder(tensors, values, "mlp")
+        values.put_at(batch, features.float().cpu().numpy())
+    return for_encoder(tensors, values.result(), "mlp")
 
 
 def preprocess_images(manifest: pd.DataFrame, settings: dict, extraction: dict) -> FeatureTable:
@@ -268,9 +280,14 @@ def cnn_and_pretrained(tensors: FeatureTable, cnn_size: int) -> FeatureTable:
     96 or more, for the pretrained network's sake.
     """
     pretrained = efficientnet_lite0_features(tensors)["values"]
-    images = torch.from_numpy(tensors["values"])
-    small = functional.interpolate(images, size=(cnn_size, cnn_size), mode="bilinear",
-                                   antialias=True, align_corners=False)
-    values = np.concatenate([small.flatten(1).numpy(), pretrained], axis=1)
-    return for_encoder(tensors, values, "small_cnn+mlp",
+    count, pixels = len(pretrained), CHANNELS * cnn_size * cnn_size
+    values = RowStore((count, pixels + EFFICIENTNET_WIDTH))
+    for start in range(0, count, SHRINK_ROWS):
+        rows = np.arange(start, min(start + SHRINK_ROWS, count))
+        images = torch.from_numpy(read_rows(tensors["values"], rows))
+        small = functional.interpolate(images, size=(cnn_size, cnn_size), mode="bilinear",
+                                       antialias=True, align_corners=False)
+        values.put(start, np.concatenate([small.flatten(1).numpy(),
+                                          read_rows(pretrained, rows)], axis=1))
+    return for_encoder(tensors, values.result(), "small_cnn+mlp",
                        {"image_shape": [CHANNELS, cnn_size, cnn_size]})

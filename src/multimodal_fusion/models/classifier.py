@@ -72,11 +72,22 @@ class MultimodalClassifier(nn.Module):
         the model fails on samples where only the slow modality is intact. They go through
         `forward` so that DistributedDataParallel sees and synchronises them.
         """
-        embeddings = {m: self.encoders[m](inputs[m]) for m in self.modalities}
-        fused = self.head(self.fusion(embeddings, present))
+        embeddings = self.embed(inputs)
+        fused = self.fuse(embeddings, present)
         if not with_unimodal:
             return fused
         return fused, {m: self.unimodal_heads[m](e) for m, e in embeddings.items()}
+
+
+    def embed(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The embedding of each modality `inputs` holds, from its encoder. It does not
+        depend on which modalities a sample has, so evaluation computes it once and hides
+        modalities after."""
+        return {m: self.encoders[m](inputs[m]) for m in self.modalities if m in inputs}
+
+    def fuse(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+        """Fused logits from the embeddings of the modalities `present` marks."""
+        return self.head(self.fusion(embeddings, present))
 
 
 def build_encoder(modality_spec: dict, spec: dict) -> nn.Module:

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from multimodal_fusion.core.npz import read_rows, reordered
 from multimodal_fusion.modalities import modality_names
 from multimodal_fusion.modalities.common import FeatureTable
 
@@ -105,7 +106,7 @@ def assemble_model_inputs(manifest: pd.DataFrame, tables: dict[str, FeatureTable
             continue
         aligned = len(order) == len(table["values"]) and (order == np.arange(len(order))).all()
         # Tables come in the manifest's order: then values left on disk stay there, uncopied.
-        arrays[modality] = table["values"] if aligned else table["values"][order]
+        arrays[modality] = table["values"] if aligned else reordered(table["values"], order)
         arrays[f"{modality}_present"] = table["present"][order]
         arrays[f"{modality}_encoder"] = table["encoder"]
         arrays[f"{modality}_encoder_options"] = table["encoder_options"]
@@ -160,6 +161,41 @@ def batch_for_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:
         {m: torch.from_numpy(model_inputs[f"{m}_present"][rows]) for m in spec["modalities"]},
         split_labels(model_inputs, split, spec),
     )
+
+
+class StoredSplit:
+    """One labelled split, read a part at a time: the values stay where the model inputs keep
+    them (a file, for the features stage's store) until a part asks for them, so reading a
+    split costs one part's memory. Presence and labels are small and read whole."""
+
+    def __init__(self, model_inputs: ModelInputs, split: str, spec: dict) -> None:
+        self.rows = np.flatnonzero(model_inputs["split"] == split)
+        self.arrays = {m: model_inputs[m] for m in spec["modalities"]}
+        self.present = {m: torch.from_numpy(model_inputs[f"{m}_present"][self.rows])
+                        for m in spec["modalities"]}
+        self.labels = split_labels(model_inputs, split, spec)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def values(self, modality: str, start: int, stop: int) -> Tensor:
+        """The values of one modality for the split's samples `start` to `stop`."""
+        return torch.from_numpy(read_rows(self.arrays[modality], self.rows[start:stop]))
+
+    def bounds(self, size: int) -> list[tuple[int, int]]:
+        """The first and past-the-last sample of each part of `size` samples."""
+        return [(start, min(start + size, len(self))) for start in range(0, len(self), size)]
+
+    def parts(self, size: int) -> Iterator[Batch]:
+        """Every sample in order, `size` at a time, as predictions read them."""
+        for start, stop in self.bounds(size):
+            yield Batch({m: self.values(m, start, stop) for m in self.arrays},
+                        {m: p[start:stop] for m, p in self.present.items()},
+                        self.labels[start:stop])
+
+    def modalities_per_sample(self) -> list[str]:
+        """Per sample, the modalities it has (see `Batch.modalities_per_sample`)."""
+        return Batch({}, self.present, self.labels).modalities_per_sample()
 
 
 def split_labels(model_inputs: ModelInputs, split: str, spec: dict) -> Tensor:

@@ -50,6 +50,12 @@ def fixed_vector(values: Tensor, modality: dict) -> Tensor:
     return values.float().flatten(1)
 
 
+def fixed_vectors(spec: dict, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The fixed vector of each modality of the spec that `inputs` holds."""
+    return {m: fixed_vector(inputs[m], spec["modalities"][m]) for m in sorted(spec["modalities"])
+            if m in inputs}
+
+
 def frozen(*shape: int) -> nn.Parameter:
     """A parameter set by fitting, never by gradients."""
     return nn.Parameter(torch.zeros(*shape), requires_grad=False)
@@ -65,9 +71,26 @@ class ModalityScaler(nn.Module):
         self.mean = frozen(fixed_width(modality))
         self.scale = frozen(fixed_width(modality))
 
+    def scaled(self, values: Tensor) -> Tensor:
+        """The standardised, scaled vector of every sample, present or not."""
+        return self.standardised(fixed_vector(values, self.modality))
+
+    def standardised(self, fixed: Tensor) -> Tensor:
+        """`scaled` of samples whose fixed vectors are already made."""
+        return (fixed - self.mean) * self.scale
+
     def forward(self, values: Tensor, present: Tensor) -> Tensor:
-        scaled = (fixed_vector(values, self.modality) - self.mean) * self.scale
-        return scaled * present.unsqueeze(1).to(scaled.dtype)
+        return masked(self.scaled(values), present)
+
+
+def masked(values: Tensor, present: Tensor) -> Tensor:
+    """`values` with the rows of missing samples zeroed."""
+    return values * present.unsqueeze(1).to(values.dtype)
+
+
+def missing_flags(present: dict[str, Tensor], modalities: list[str]) -> list[Tensor]:
+    """A column per modality: 1 where a sample lacks it."""
+    return [(~present[m].bool()).float().unsqueeze(1) for m in modalities]
 
 
 class LinearEarly(nn.Module):
@@ -83,14 +106,24 @@ class LinearEarly(nn.Module):
         self.weight = frozen(len(spec["classes"]), width + len(self.modalities))
         self.bias = frozen(len(spec["classes"]))
 
-    def design(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+    def design(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         """The regression's inputs: scaled blocks side by side, then a missing flag each."""
-        blocks = [self.scalers[m](inputs[m], present[m]) for m in self.modalities]
-        flags = [(~present[m].bool()).float().unsqueeze(1) for m in self.modalities]
-        return torch.cat(blocks + flags, dim=1)
+        blocks = [masked(embeddings[m], present[m]) for m in self.modalities]
+        return torch.cat(blocks + missing_flags(present, self.modalities), dim=1)
+
+    def embed(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each modality's scaled vector, before missing samples are zeroed."""
+        return self.embed_fixed(fixed_vectors(self.spec, inputs))
+
+    def embed_fixed(self, fixed: dict[str, Tensor]) -> dict[str, Tensor]:
+        """`embed` of samples whose fixed vectors are already made (see `fixed_vectors`)."""
+        return {m: self.scalers[m].standardised(vectors) for m, vectors in fixed.items()}
+
+    def fuse(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+        return self.design(embeddings, present) @ self.weight.T + self.bias
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
-        return self.design(inputs, present) @ self.weight.T + self.bias
+        return self.fuse(self.embed(inputs), present)
 
 
 class LinearLate(nn.Module):
@@ -110,18 +143,28 @@ class LinearLate(nn.Module):
         self.stack_weight = frozen(classes, (classes + 1) * len(self.modalities))
         self.stack_bias = frozen(classes)
 
-    def modality_probabilities(self, modality: str, values: Tensor, present: Tensor) -> Tensor:
-        """The modality's own class probabilities, zeros where it is missing."""
-        logits = self.scalers[modality](values, present) @ self.weights[modality].T
-        probabilities = torch.softmax(logits + self.biases[modality], dim=1)
-        return probabilities * present.unsqueeze(1).to(probabilities.dtype)
+    def modality_logits(self, modality: str, fixed: Tensor) -> Tensor:
+        """The modality's own regression's logits from its fixed vectors, for every sample,
+        present or not."""
+        scaled = self.scalers[modality].standardised(fixed)
+        return scaled @ self.weights[modality].T + self.biases[modality]
 
-    def design(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+    def design(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
         """The stacking regression's inputs: each modality's probabilities, then the flags."""
-        stacked = [self.modality_probabilities(m, inputs[m], present[m]) for m in self.modalities]
-        flags = [(~present[m].bool()).float().unsqueeze(1) for m in self.modalities]
-        return torch.cat(stacked + flags, dim=1)
+        stacked = [masked(torch.softmax(embeddings[m], dim=1), present[m])
+                   for m in self.modalities]
+        return torch.cat(stacked + missing_flags(present, self.modalities), dim=1)
+
+    def embed(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each modality's own logits: a missing sample's row is zeroed after the softmax."""
+        return self.embed_fixed(fixed_vectors(self.spec, inputs))
+
+    def embed_fixed(self, fixed: dict[str, Tensor]) -> dict[str, Tensor]:
+        """`embed` of samples whose fixed vectors are already made (see `fixed_vectors`)."""
+        return {m: self.modality_logits(m, vectors) for m, vectors in fixed.items()}
+
+    def fuse(self, embeddings: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
+        return self.design(embeddings, present) @ self.stack_weight.T + self.stack_bias
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
-        return self.design(inputs, present) @ self.stack_weight.T + self.stack_bias
-
+        return self.fuse(self.embed(inputs), present)

@@ -18,10 +18,10 @@ from torch import Tensor
 from torch.nn import functional
 from torch.nn.parallel import DistributedDataParallel
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.device import autocast, select_device, uses_bf16
+from multimodal_fusion.core.progress import progress
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import Batch, ModelInputs
 from multimodal_fusion.models.predict import Samples, predict_proba
@@ -229,8 +229,7 @@ class TrainingRun:
         plan = plan_epoch(len(train), settings.batch_size, list(train.present),
                           settings.modality_dropout, self.shuffler, self.cluster)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        with tqdm(total=len(plan.bounds), desc=f"epoch {epoch}/{settings.max_epochs}",
-                  unit="batch", leave=False, disable=None) as bar:
+        with progress(f"epoch {epoch}/{settings.max_epochs}", len(plan.bounds)) as advance:
             for part, size in zip(train.batches(plan), plan.sizes, strict=True):
                 for modality, transform in self.augmenters.items():
                     part.inputs[modality] = augment_batch(part.inputs[modality], transform)
@@ -246,7 +245,7 @@ class TrainingRun:
                 if settings.schedule == "one_cycle":
                     self.schedule.step()
                 total += loss.detach().double() * size
-                bar.update()
+                advance(1)
         if settings.schedule == "cosine":
             self.schedule.step()
         return total.item() / len(train)

@@ -20,8 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, log_loss
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
-from multimodal_fusion.models.inputs import Batch, ModelInputs, batch_for_split
-from multimodal_fusion.models.linear import LinearLate, fixed_vector
+from multimodal_fusion.models.inputs import Batch, ModelInputs, StoredSplit
+from multimodal_fusion.models.linear import LinearLate, fixed_vectors, fixed_width, masked
 
 if TYPE_CHECKING:
     from multimodal_fusion.training.auto import Trainer
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 STACK_FOLDS = 3
 ABSENT_CLASS_LOGIT = -1e4
+FIXED_PART = 1024  # samples whose fixed vectors are made at a time
 
 
 def fit_logistic(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
@@ -68,12 +69,23 @@ def set_parameters(weight: torch.nn.Parameter, bias: torch.nn.Parameter,
     bias.copy_(torch.from_numpy(offsets))
 
 
+def fixed_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:
+    """A split with each modality's fixed vectors for inputs, made a part at a time: the
+    regressions never hold the split's images or spectrograms whole."""
+    stored = StoredSplit(model_inputs, split, spec)
+    parts = [fixed_vectors(spec, part.inputs) for part in stored.parts(FIXED_PART)]
+    empty = {m: torch.zeros(0, fixed_width(spec["modalities"][m])) for m in stored.arrays}
+    inputs = {m: torch.cat([part[m] for part in parts]) if parts else empty[m]
+              for m in stored.arrays}
+    return Batch(inputs, stored.present, stored.labels)
+
+
 def fit_scalers(model: torch.nn.Module, train: Batch) -> None:
     """Each block standardised by the training samples that have it, then scaled to unit
     expected norm, so a 3,000-wide block weighs no more than a 40-wide one. A value that
-    never varies in training carries nothing and is dropped."""
+    never varies in training carries nothing and is dropped. `train` holds fixed vectors."""
     for modality, scaler in model.scalers.items():
-        vectors = fixed_vector(train.inputs[modality], scaler.modality)[train.present[modality]]
+        vectors = train.inputs[modality][train.present[modality]]
         spread = vectors.std(dim=0, unbiased=False)
         varies = spread > 1e-6
         scaler.mean.copy_(vectors.mean(dim=0))
@@ -95,8 +107,9 @@ def fit_late_members(model: LinearLate, train: Batch, val: Batch, seed: int) -> 
     stacked, flags = [], []
     for modality in model.modalities:
         rows, val_rows = train.present[modality], val.present[modality]
-        scaled = model.scalers[modality](train.inputs[modality], rows).numpy()
-        val_scaled = model.scalers[modality](val.inputs[modality], val_rows).numpy()
+        scaler = model.scalers[modality]
+        scaled = masked(scaler.standardised(train.inputs[modality]), rows).numpy()
+        val_scaled = masked(scaler.standardised(val.inputs[modality]), val_rows).numpy()
         member, _ = fit_logistic((scaled[rows], train.labels[rows].numpy()),
                                  (val_scaled[val_rows], val.labels[val_rows].numpy()), seed)
         set_parameters(model.weights[modality], model.biases[modality], member)
@@ -121,20 +134,21 @@ def fit_linear_reference(strategy: Strategy, model_inputs: ModelInputs, settings
     started = time.perf_counter()
     spec = strategy.spec(model_inputs, settings["model"])
     model = strategy.model(spec)
-    train = batch_for_split(model_inputs, "train", spec)
-    val = batch_for_split(model_inputs, "val", spec)
+    train = fixed_split(model_inputs, "train", spec)
+    val = fixed_split(model_inputs, "val", spec)
     fit_scalers(model, train)
     if isinstance(model, LinearLate):
         design = fit_late_members(model, train, val, seed)
         weight, bias = model.stack_weight, model.stack_bias
     else:
-        design = model.design(train.inputs, train.present).numpy()
+        design = model.design(model.embed_fixed(train.inputs), train.present).numpy()
         weight, bias = model.weight, model.bias
-    val_design = model.design(val.inputs, val.present).numpy()
+    val_design = model.design(model.embed_fixed(val.inputs), val.present).numpy()
     final, val_f1 = fit_logistic((design, train.labels.numpy()),
                                  (val_design, val.labels.numpy()), seed)
     set_parameters(weight, bias, final)
-    probabilities = torch.softmax(model(train.inputs, train.present), dim=1).numpy()
+    logits = model.fuse(model.embed_fixed(train.inputs), train.present)
+    probabilities = torch.softmax(logits, dim=1).numpy()
     history = [{"epoch": 1, "C": final.C, "val_macro_f1": val_f1,
                 "train_loss": log_loss(train.labels.numpy(), probabilities,
                                        labels=range(len(spec["classes"]))),

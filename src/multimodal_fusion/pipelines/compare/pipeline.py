@@ -12,6 +12,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Pipeline, node
 
 from multimodal_fusion.evaluation.comparison import compare_strategy
+from multimodal_fusion.evaluation.summary import compare_summary
 from multimodal_fusion.training.strategies import every_strategy
 
 from .nodes import build_leaderboard, write_compare_report
@@ -42,4 +43,6 @@ def create_pipeline(**kwargs) -> Pipeline:
              inputs=["leaderboard", "leaderboard_plot", "model_inputs", "parameters",
                      "quarantine_report", "run_context", "split_manifest"],
              outputs="compare_report", name="write_compare_report"),
+        node(compare_summary, inputs="leaderboard", outputs="compare_summary",
+             name="summarise_comparison"),
     ])

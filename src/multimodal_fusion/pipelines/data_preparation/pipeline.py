@@ -12,7 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
         node(validate, inputs={"manifest": "manifest", "settings": "params:data_preparation",
                                "extraction": "params:extraction", **preprocessing},
-             outputs=["validated_manifest", "quarantine_report"], name="validate_manifest"),
+             outputs=["validated_manifest", "validation_report"], name="validate_manifest"),
         node(split, inputs=["validated_manifest", "params:data_preparation", "params:seed"],
              outputs="split_manifest", name="split_manifest"),
     ])

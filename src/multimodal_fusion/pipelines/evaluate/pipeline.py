@@ -7,6 +7,7 @@ beside it (see `hooks.pin_model_companions`); the run stops if the data changed 
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from multimodal_fusion.evaluation.summary import evaluate_summary
 from multimodal_fusion.pipelines.evaluation import scoring_pipeline
 
 from .nodes import check_data_unchanged, compare_with_stored, rebuild_model_inputs
@@ -28,4 +29,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         rescore,
         node(compare_with_stored, inputs=["reevaluated_metrics", "metrics"],
              outputs="reproduction", name="compare_with_stored"),
+        node(evaluate_summary, inputs=["reproduction", "reevaluated_metrics"],
+             outputs="evaluate_summary", name="summarise_evaluation"),
     ])

@@ -18,7 +18,7 @@ from multimodal_fusion.evaluation.plots import (
 )
 from multimodal_fusion.evaluation.report import render_report
 from multimodal_fusion.evaluation.robustness import EvaluationSettings, modality_analysis
-from multimodal_fusion.models.inputs import ModelInputs, batch_for_split
+from multimodal_fusion.models.inputs import ModelInputs, StoredSplit
 from multimodal_fusion.runs.record import run_record
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def analyse_modalities(model: nn.Module, model_inputs: ModelInputs, settings: di
     """Which modality the model leans on (ablation, Shapley values) and how it holds up
     when modalities go missing or noisy, on the test split."""
     chosen = typed_settings(EvaluationSettings, settings, "evaluation")
-    analysis = modality_analysis(model, batch_for_split(model_inputs, "test", model.spec),
+    analysis = modality_analysis(model, StoredSplit(model_inputs, "test", model.spec),
                                  chosen, seed)
     logger.info("Shapley values of test accuracy: %s", ", ".join(
         f"{m} {value:+.3f}" for m, value in analysis["shapley"].items()))

@@ -7,6 +7,7 @@ modality analysis, the plots, the record and the report are the trained model's.
 from kedro.pipeline import Pipeline, node
 
 from multimodal_fusion.evaluation.scoring import predict_test_split, score_test_split
+from multimodal_fusion.evaluation.summary import train_summary
 
 from .nodes import analyse_modalities, plot_run, record_run, write_report
 
@@ -38,4 +39,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(write_report, inputs=["metrics", "modality_analysis", "model_inputs", "parameters",
                                    "quarantine_report", "run_record", *PLOTS],
              outputs="run_report", name="write_report"),
+        node(train_summary, inputs=["metrics", "modality_analysis", "reference_metrics"],
+             outputs="train_summary", name="summarise_run"),
     ])

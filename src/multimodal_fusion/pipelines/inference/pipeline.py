@@ -6,6 +6,8 @@
 
 from kedro.pipeline import Pipeline, node
 
+from multimodal_fusion.evaluation.summary import inference_summary
+
 from .nodes import compute_new_features, predict_new_samples, validate_new_samples
 
 
@@ -20,4 +22,6 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs="features_of_new_samples", name="compute_new_features"),
         node(predict_new_samples, inputs=["fusion_model", "features_of_new_samples", "new_samples"],
              outputs="predictions", name="predict_new_samples"),
+        node(inference_summary, inputs="predictions", outputs="inference_summary",
+             name="summarise_predictions"),
     ])

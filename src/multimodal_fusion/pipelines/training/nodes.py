@@ -5,6 +5,9 @@ from __future__ import annotations
 import pandas as pd
 from torch import nn
 
+from multimodal_fusion.contract.quarantine import with_extraction_faults
+from multimodal_fusion.evaluation.comparison import reference_record
+from multimodal_fusion.modalities import extraction_faults
 from multimodal_fusion.modalities.common import FeatureTable
 from multimodal_fusion.models.inputs import ModelInputs, assemble_model_inputs
 from multimodal_fusion.serving.inference import RECIPE, feature_recipe
@@ -14,6 +17,21 @@ from multimodal_fusion.training.strategies import train
 def build_model_inputs(manifest: pd.DataFrame, **features: FeatureTable) -> ModelInputs:
     """One table of every sample's features, presence masks, label and split."""
     return assemble_model_inputs(manifest, features)
+
+
+def train_reference(model_inputs: ModelInputs, manifest: pd.DataFrame, demo_metadata: dict,
+                    settings: dict, compare: dict, evaluation: dict, seed: int) -> dict:
+    """The reference strategy (`evaluation.reference`) trained and scored as `compare` does
+    it, for the run's result to be read against."""
+    return reference_record(model_inputs, manifest, demo_metadata, settings, compare,
+                            evaluation, seed)
+
+
+def report_quarantine(validation: pd.DataFrame, manifest: pd.DataFrame, settings: dict,
+                      **features: FeatureTable) -> pd.DataFrame:
+    """Validation's quarantine report, with each file that then failed in extraction."""
+    return with_extraction_faults(validation, extraction_faults(manifest, features), manifest,
+                                  settings)
 
 
 def collect_feature_recipe(**parts: dict) -> dict[str, dict]:

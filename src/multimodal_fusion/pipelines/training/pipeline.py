@@ -4,14 +4,27 @@ from kedro.pipeline import Pipeline, node
 
 from multimodal_fusion.modalities import modality_names, registered
 
-from .nodes import build_model_inputs, collect_feature_recipe, train_model
+from .nodes import (
+    build_model_inputs,
+    collect_feature_recipe,
+    report_quarantine,
+    train_model,
+    train_reference,
+)
 
 
 def model_inputs_pipeline() -> Pipeline:
-    """The model inputs alone, which `compare` feeds to every strategy."""
+    """The model inputs, which `compare` feeds to every strategy, and the run's quarantine
+    report: validation's, with the files that failed in extraction."""
     features = {name: f"{name}_features" for name in modality_names()}
-    return Pipeline([node(build_model_inputs, inputs={"manifest": "split_manifest", **features},
-                          outputs="model_inputs", name="build_model_inputs")])
+    return Pipeline([
+        node(build_model_inputs, inputs={"manifest": "split_manifest", **features},
+             outputs="model_inputs", name="build_model_inputs"),
+        node(report_quarantine, inputs={"validation": "validation_report",
+                                        "manifest": "split_manifest",
+                                        "settings": "params:data_preparation", **features},
+             outputs="quarantine_report", name="report_quarantine"),
+    ])
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -23,4 +36,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(train_model, inputs=["model_inputs", "params:training", "params:seed",
                                   "feature_recipe"],
              outputs=["fusion_model", "training_history"], name="train_model"),
+        node(train_reference, inputs=["model_inputs", "split_manifest", "manifest_demo_metadata",
+                                      "params:training", "params:compare", "params:evaluation",
+                                      "params:seed"],
+             outputs="reference_metrics", name="train_reference"),
     ])

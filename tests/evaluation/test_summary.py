@@ -1,0 +1,41 @@
+"""The lines that end a run: its result against the references, and what it saved."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from multimodal_fusion.evaluation.summary import (
+    compare_summary,
+    evaluate_summary,
+    inference_summary,
+    train_summary,
+)
+
+METRICS = {"fusion": "late", "auto": {"chosen": "late"}, "modalities": ["audio", "text"],
+           "accuracy": 0.91114, "macro": {"f1": 0.9}, "demo_ceiling": 0.9275}
+
+
+def test_train_reads_the_model_against_its_best_single_modality_and_the_reference():
+    told = train_summary(METRICS, {"alone": {"audio": 0.5, "text": 0.61}},
+                         {"fusion": "linear_early", "accuracy": 0.8833})
+    assert told["lines"] == [
+        "late fusion (auto's choice) of audio, text: test accuracy 0.9111, macro-F1 0.9000 "
+        "(the demo's ceiling 0.9275)",
+        "against text alone 0.6100 (the model's best single modality); linear_early 0.8833 "
+        "(linear reference)"]
+    assert told["saved"] == ["fusion_model", "run_report", "metrics"]
+    alone = train_summary({**METRICS, "modalities": ["text"]}, {"alone": {"text": 0.9}},
+                          {"fusion": None, "skipped": "evaluation.reference is null"})
+    assert alone["lines"][1] == "against no linear reference (evaluation.reference is null)"
+
+
+def test_compare_evaluate_and_inference_say_their_own_result():
+    rows = [{"rank": 1, "strategy": "late", "kind": "fusion", "macro_f1": 0.9, "accuracy": 0.91},
+            {"rank": None, "strategy": "tabular_only", "kind": "unimodal", "skipped": "none"}]
+    assert compare_summary(rows)["lines"] == [
+        "1 strategies compared by test macro-F1; best:",
+        "  1. late (fusion): macro-F1 0.9000, accuracy 0.9100"]
+    assert evaluate_summary({"reproduced": True, "differences": []}, METRICS)["lines"] == [
+        "late model re-evaluated: test accuracy 0.9111; it reproduces its stored metrics exactly"]
+    predictions = pd.DataFrame({"predicted": ["a"] * 3 + ["b"]})
+    assert inference_summary(predictions)["lines"] == ["4 samples predicted: a 3, b 1"]
