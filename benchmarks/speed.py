@@ -19,7 +19,10 @@ Parts:
    left out (`evaluation.reference: null`, so training is the fit alone); each stage
    (`data_preparation`, `features`, `training`, `evaluation`) a `kedro run` of its own,
    with its seconds and peak memory. The demo of each size is built once, untimed.
-4. `throughput`: `gpu_compare.py`'s engine against its tight loop for every strategy, on
+4. `scale`: the same stages past the growth rows (`SCALE`), with data placement `auto`:
+   64 times the demo (115,008 samples) at 96 px with the `fast` preset, and 4 times at
+   224 px with the default encoders (EfficientNet-Lite0 and MiniLM).
+5. `throughput`: `gpu_compare.py`'s engine against its tight loop for every strategy, on
    the CPU and, where there is one, on CUDA.
 
 Peak memory is given twice: the largest resident set of the command's processes (what
@@ -48,7 +51,10 @@ from suite import add_result_arguments, make_project, write_readme  # noqa: E402
 
 DEMO_SAMPLES = 1797
 STAGES = ("data_preparation", "features", "training", "evaluation")
-PARTS = ("train", "overhead", "growth", "throughput")
+PARTS = ("train", "overhead", "growth", "scale", "throughput")
+# The runs past the growth rows: (times the demo, px, preset). 64x with the small CNN and
+# TF-IDF (`fast`) takes about an hour here; 4x at 224 px with the default encoders.
+SCALE = ((64, 96, "fast"), (4, 224, "default"))
 MARKERS = ("<!-- speed:start -->", "<!-- speed:end -->")
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
 
@@ -125,23 +131,35 @@ def overhead_part(repeats: int) -> dict:
 
 def growth_part(data: Path, sizes: list[int], image_sizes: list[int], epochs: int) -> list[dict]:
     """Every stage at every size: seconds and peak memory, training streamed."""
+    return [row for size in sizes for pixels in image_sizes
+            for row in stage_rows(data, size, pixels, epochs, "fast", "stream")]
+
+
+def scale_part(data: Path, epochs: int) -> list[dict]:
+    """Every stage of the `SCALE` runs: seconds and peak memory, data placement `auto`."""
+    return [row for size, pixels, preset in SCALE
+            for row in stage_rows(data, size, pixels, epochs, preset, "auto")]
+
+
+def stage_rows(data: Path, size: int, pixels: int, epochs: int, preset: str,
+               placement: str) -> list[dict]:
+    """Each stage of `train` as a `kedro run` of its own on the demo at `size` times its
+    samples, images preprocessed at `pixels`; the demo is built once, untimed."""
+    project = make_project(data / f"{size}x")
+    if not (project / "data" / "01_raw" / "demo" / "manifest.csv").is_file():
+        subprocess.run(kedro("demo_data", {"demo_data.n_samples": DEMO_SAMPLES * size}),
+                       cwd=project, env=ENV, check=True, capture_output=True)
+    params = {"preset": preset, "image.preprocessing.size": pixels,
+              "extraction.cache": data / "cache" / f"{size}x",
+              "training.fit.data_placement": placement,
+              "training.fit.max_epochs": epochs, "training.fit.patience": epochs,
+              "evaluation.reference": "null"}
     rows = []
-    for size in sizes:
-        project = make_project(data / f"{size}x")
-        if not (project / "data" / "01_raw" / "demo" / "manifest.csv").is_file():
-            subprocess.run(kedro("demo_data", {"demo_data.n_samples": DEMO_SAMPLES * size}),
-                           cwd=project, env=ENV, check=True, capture_output=True)
-        for pixels in image_sizes:
-            params = {"preset": "fast", "image.preprocessing.size": pixels,
-                      "extraction.cache": data / "cache" / f"{size}x",
-                      "training.fit.data_placement": "stream",
-                      "training.fit.max_epochs": epochs, "training.fit.patience": epochs,
-                      "evaluation.reference": "null"}
-            for stage in STAGES:
-                result = measured(kedro(stage, params), cwd=project)
-                rows.append({"size": size, "samples": DEMO_SAMPLES * size, "pixels": pixels,
-                             "stage": stage, **result})
-                print(f"x{size} {pixels} px {stage}: {result}", flush=True)
+    for stage in STAGES:
+        result = measured(kedro(stage, params), cwd=project)
+        rows.append({"size": size, "samples": DEMO_SAMPLES * size, "pixels": pixels,
+                     "preset": preset, "stage": stage, **result})
+        print(f"x{size} {pixels} px {preset} {stage}: {result}", flush=True)
     return rows
 
 
@@ -178,11 +196,14 @@ def markdown(result: dict) -> str:
                       f"{', '.join(str(r['seconds']) for r in runs['kedro'])} s against the "
                       f"plain script's {', '.join(str(r['seconds']) for r in runs['plain'])} s:"
                       f" **{runs['ratio']:.2f}x** (ratio of medians).", ""]
-    if "growth" in result:
-        lines += ["| samples | px | stage | seconds | peak MB (largest process) | "
-                  "peak MB (process tree) |", "|---:|---:|---|---:|---:|---:|"]
-        lines += [f"| {r['samples']:,} | {r['pixels']} | {r['stage']} | {r['seconds']} | "
-                  f"{r['peak_rss_mb']:,} | {r['peak_pss_mb']:,} |" for r in result["growth"]]
+    for part in ("growth", "scale"):
+        if part not in result:
+            continue
+        lines += ["| samples | px | preset | stage | seconds | peak MB (largest process) | "
+                  "peak MB (process tree) |", "|---:|---:|---|---|---:|---:|---:|"]
+        lines += [f"| {r['samples']:,} | {r['pixels']} | {r.get('preset', 'fast')} | "
+                  f"{r['stage']} | {r['seconds']} | {r['peak_rss_mb']:,} | "
+                  f"{r['peak_pss_mb']:,} |" for r in result[part]]
         lines.append("")
     for device, run in result.get("throughput", {}).items():
         lines += [f"Throughput on {device} ({run['device']}, {run['threads']} threads): "
@@ -225,6 +246,7 @@ def main() -> int:
         runs = {"train": train_part, "overhead": lambda: overhead_part(args.repeats),
                 "growth": lambda: growth_part(args.data, args.sizes, args.image_sizes,
                                               args.epochs),
+                "scale": lambda: scale_part(args.data, args.epochs),
                 "throughput": throughput_part}
         for part in args.parts:
             result[part] = runs[part]()

@@ -131,3 +131,19 @@ def test_probability_metrics_and_the_split_by_presence():
     assert groups["all present"] == {"n_samples": 2, "accuracy": 1.0, "macro_f1": 1.0}
     assert groups["audio missing"]["n_samples"] == 1
     assert groups["text missing"]["accuracy"] == 0.0
+
+
+def test_a_large_test_split_has_its_noise_curves_measured_on_a_drawn_part(monkeypatch):
+    monkeypatch.setattr(robustness, "PART", 16)
+    inputs = toy_inputs(240)
+    model, _ = train(inputs, TOY_SETTINGS, seed=0)
+    split = StoredSplit(inputs, "test", model.spec)
+    capped = typed(EvaluationSettings, "evaluation", noise_samples=20)
+    analysis = modality_analysis(model, split, capped, seed=0)
+    whole = modality_analysis(model, split, typed(EvaluationSettings, "evaluation",
+                                                  noise_samples=len(split)), seed=0)
+    assert {k: v for k, v in analysis.items() if k != "noise_curves"} == {
+        k: v for k, v in whole.items() if k != "noise_curves"}
+    audio = [point["accuracy"] for point in analysis["noise_curves"]["audio"]]
+    assert all(round(a * 20 * 3) == pytest.approx(a * 20 * 3) for a in audio)  # of 20 samples
+    assert audio != [point["accuracy"] for point in whole["noise_curves"]["audio"]]

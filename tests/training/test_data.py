@@ -13,7 +13,7 @@ import torch
 
 from helpers import TOY_SETTINGS, settings, toy_inputs, with_fit
 from multimodal_fusion.core.npz import is_mapped, read_npz, read_rows, write_npz
-from multimodal_fusion.training import engine
+from multimodal_fusion.training import data, engine
 from multimodal_fusion.training.data import SplitData, choose_placement, plan_epoch
 from multimodal_fusion.training.distributed import Cluster
 from multimodal_fusion.training.strategies import train
@@ -196,3 +196,10 @@ def test_streamed_training_memory_does_not_grow_with_the_data(tmp_path):
     held = (peak(9600, "device") - peak(1200, "device")) / added
     assert streamed < 0.1 * image_bytes, streamed
     assert held > 0.5 * image_bytes, held
+
+
+def test_on_the_cpu_auto_holds_at_most_a_fixed_budget_in_ram(monkeypatch):
+    monkeypatch.setattr(data, "device_memory_mb", lambda device: 24_000.0)
+    assert data.auto_budget_mb(torch.device("cpu")) == data.HOST_BUDGET_MB == 1024
+    monkeypatch.setattr(data, "device_memory_mb", lambda device: 1_000.0)
+    assert data.auto_budget_mb(torch.device("cpu")) == 500.0

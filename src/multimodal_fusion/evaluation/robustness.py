@@ -47,6 +47,7 @@ class EvaluationSettings:
     calibration_bins: int
     missing_shares: tuple[float, ...] | list[float]
     noise_levels: tuple[float, ...] | list[float]
+    noise_samples: int | None
     repeats: int
     reference: str | None
 
@@ -62,6 +63,13 @@ class Embedded:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, positions: np.ndarray) -> Embedded:
+        """The samples at these positions, in that order."""
+        index = torch.as_tensor(positions, dtype=torch.long)
+        return Embedded({m: e[index.to(e.device)] for m, e in self.embeddings.items()},
+                        {m: p[index.to(p.device)] for m, p in self.present.items()},
+                        self.labels[positions])
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -161,10 +169,10 @@ def feature_spread(split: StoredSplit, modality: str) -> Tensor:
 
 @torch.no_grad()
 def noisy_embeddings(model: nn.Module, split: StoredSplit, modality: str, levels: list[float],
-                     noise: list[np.random.Generator]) -> dict[tuple[float, int], Tensor]:
+                     noise: list[np.random.Generator],
+                     spread: Tensor) -> dict[tuple[float, int], Tensor]:
     """The modality's embeddings with noise of each level from each generator added to its
-    values (already in units of its spread), keyed by (level, repeat)."""
-    spread = feature_spread(split, modality)
+    values, in units of `spread`, keyed by (level, repeat)."""
     device = device_of(model)
     parts: dict[tuple[float, int], list[Tensor]] = {
         (level, repeat): [] for level in levels for repeat in range(len(noise))}
@@ -179,27 +187,35 @@ def noisy_embeddings(model: nn.Module, split: StoredSplit, modality: str, levels
     return {key: torch.cat(chunks) for key, chunks in parts.items()}
 
 
-def noise_curves(model: nn.Module, split: StoredSplit, embedded: Embedded, levels: list[float],
-                 repeats: int, seed: int) -> dict[str, list[dict[str, float]]]:
+def noise_curves(model: nn.Module, split: StoredSplit, embedded: Embedded,
+                 settings: EvaluationSettings, seed: int) -> dict[str, list[dict[str, float]]]:
     """Per modality, accuracy with noise of each level added to its features alone.
 
-    A modality whose inputs are not feature values (word ids for a trainable embedding)
-    has no curve: noise has no meaning there.
+    Each level and repeat encodes the noised modality again, so a test split larger than
+    `noise_samples` is measured on that many of its samples, drawn with the seed (the
+    spread is still the whole split's). A modality whose inputs are not feature values
+    (word ids for a trainable embedding) has no curve: noise has no meaning there.
     """
-    clean = accuracy(model, embedded)
-    noised = [level for level in levels if level != 0]
+    measured, seen = split, embedded
+    if settings.noise_samples is not None and len(split) > settings.noise_samples:
+        positions = np.sort(np.random.default_rng([seed, len(split)]).choice(
+            len(split), settings.noise_samples, replace=False))
+        measured, seen = split.subset(positions), embedded.subset(positions)
+    clean = accuracy(model, seen)
+    noised = [level for level in settings.noise_levels if level != 0]
     curves = {}
     for index, modality in enumerate(sorted(embedded.present)):
         if split.arrays[modality].dtype.kind != "f":
             logger.info("No noise curve for %s: its inputs are %s ids, not feature values",
                         modality, split.arrays[modality].dtype)
             continue
-        noisy = noisy_embeddings(model, split, modality, noised, [
-            np.random.default_rng([seed, index, repeat]) for repeat in range(repeats)])
+        noisy = noisy_embeddings(model, measured, modality, noised, [
+            np.random.default_rng([seed, index, repeat]) for repeat in range(settings.repeats)],
+            feature_spread(split, modality))
         curves[modality] = [{"level": float(level), "accuracy": clean if level == 0 else float(
-            np.mean([accuracy(model, embedded, embeddings=embedded.embeddings | {
-                modality: noisy[level, repeat]}) for repeat in range(repeats)]))}
-            for level in levels]
+            np.mean([accuracy(model, seen, embeddings=seen.embeddings | {
+                modality: noisy[level, repeat]}) for repeat in range(settings.repeats)]))}
+            for level in settings.noise_levels]
     return curves
 
 
@@ -221,6 +237,5 @@ def modality_analysis(model: nn.Module, split: StoredSplit, settings: Evaluation
         "shapley": shapley_values(scores),
         "missing_curve": missing_curve(model, embedded, list(settings.missing_shares),
                                        settings.repeats, seed),
-        "noise_curves": noise_curves(model, split, embedded, list(settings.noise_levels),
-                                     settings.repeats, seed),
+        "noise_curves": noise_curves(model, split, embedded, settings, seed),
     }

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multimodal_fusion.core.npz import read_npz, write_npz
+from multimodal_fusion.core.npz import IN_MEMORY_BYTES, read_npz, write_npz
 from multimodal_fusion.modalities.clips import INDEX_FILE, ClipStore, read_clip_store
 from multimodal_fusion.modalities.common import TABLE_LAYOUT, FeatureTable, modality_cells
 
@@ -106,7 +106,7 @@ def cached_features(folder: str | Path | None, modality: str, key: str,
     path = Path(folder) / modality / f"{key}.npz"
     if path.is_file():
         try:
-            table = read_npz(path)
+            table = read_npz(path, map_from=IN_MEMORY_BYTES)  # a large array stays on disk
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             logger.warning("%s features: the cached table %s cannot be read (%s: %s); "
                            "discarding it and computing the features again", modality, path,

@@ -3,6 +3,7 @@ tensors for a split of them: what training, evaluation and inference all read.""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -177,6 +178,15 @@ class StoredSplit:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def subset(self, positions: np.ndarray) -> StoredSplit:
+        """The split's samples at these positions (of its own order), in that order."""
+        part = copy.copy(self)
+        index = torch.from_numpy(np.asarray(positions, dtype=np.int64))
+        part.rows = self.rows[positions]
+        part.present = {m: p[index] for m, p in self.present.items()}
+        part.labels = self.labels[index]
+        return part
 
     def values(self, modality: str, start: int, stop: int) -> Tensor:
         """The values of one modality for the split's samples `start` to `stop`."""

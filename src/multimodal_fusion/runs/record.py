@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from multimodal_fusion.core.device import select_device
+from multimodal_fusion.core.progress import track
 from multimodal_fusion.modalities import registered
 from multimodal_fusion.modalities.cache import file_digest
 from multimodal_fusion.runs.versions import version_time
@@ -66,7 +67,8 @@ def data_fingerprint(manifest: pd.DataFrame) -> str:
     stand for its path (so moving the data elsewhere keeps the fingerprint)."""
     files = [m.column for m in registered() if m.holds_files and m.column in manifest.columns]
     digest = hashlib.sha256()
-    for row in manifest.sort_index(axis=1).to_dict(orient="records"):
+    rows = manifest.sort_index(axis=1).to_dict(orient="records")
+    for row in track(rows, "run record: the inputs' fingerprint"):
         cells = {c: file_digest(v).hex() if c in files and v else str(v) for c, v in row.items()}
         digest.update(json.dumps(cells, sort_keys=True).encode())
     return digest.hexdigest()

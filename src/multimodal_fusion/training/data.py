@@ -35,6 +35,9 @@ PLACEMENTS = ("auto", "device", "stream")
 # Of a device's memory, the share `memory_budget_mb: auto` lets training data take: the
 # rest is for the model, its optimiser, activations and (on the CPU) everything else.
 BUDGET_SHARE = 0.5
+# auto's most in this machine's RAM (training on the CPU or MPS): a constant, so a training
+# holds no more memory on 100,000 samples than on 10,000; past it, the data streams.
+HOST_BUDGET_MB = 1024
 MIB = 1 << 20
 
 
@@ -76,18 +79,23 @@ def loader_workers(setting: int | str) -> int:
     return setting
 
 
+def auto_budget_mb(device: torch.device) -> float:
+    """Half a GPU's memory; in this machine's RAM, half of it up to `HOST_BUDGET_MB`."""
+    share = device_memory_mb(device) * BUDGET_SHARE
+    return share if device.type == "cuda" else min(share, HOST_BUDGET_MB)
+
+
 def choose_placement(model_inputs: ModelInputs, spec: dict, placement: str,
                      budget_mb: float | str, workers: int | str,
                      device: torch.device) -> Placement:
     """Stream when asked, or under `auto` when the train and val splits' values of the
-    model's modalities exceed the budget (`auto`: half the device's memory)."""
+    model's modalities exceed the budget (`auto`: see `auto_budget_mb`)."""
     if placement not in PLACEMENTS:
         raise ValueError(f"training.fit.data_placement must be one of {', '.join(PLACEMENTS)}, "
                          f"not {placement!r}")
     rows = int(np.isin(model_inputs["split"], ["train", "val"]).sum())
     data_mb = sum(rows * model_inputs[m][0].nbytes for m in spec["modalities"]) / MIB
-    budget = device_memory_mb(device) * BUDGET_SHARE if budget_mb == "auto" else float(
-        budget_mb)
+    budget = auto_budget_mb(device) if budget_mb == "auto" else float(budget_mb)
     streamed = placement == "stream" or (placement == "auto" and data_mb > budget)
     return Placement(streamed, data_mb, budget, loader_workers(workers) if streamed else 0)
 
