@@ -12,6 +12,7 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from helpers import TABULAR, make_project, write_samples, write_tone
+from multimodal_fusion.contract import quarantine
 from multimodal_fusion.contract.importer import main, manifest_from_folder
 from multimodal_fusion.models.inputs import batch_for_split
 from multimodal_fusion.models.predict import predict_proba
@@ -84,6 +85,25 @@ def test_missing_modalities_and_bad_files_are_masked_and_reported(trained):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     report = load(project, "inference_quarantine_report")
     assert report[["sample_id", "action"]].values.tolist() == [["n2", "audio dropped"]]
+
+
+def test_a_file_failing_in_extraction_is_predicted_without_it_and_reported(trained,
+                                                                            monkeypatch):
+    project, samples, manifest = trained
+    (samples / "replaced.wav").write_bytes(b"RIFF")
+    # validation decodes nothing, as if the file had been replaced after it was checked
+    monkeypatch.setattr(quarantine, "map_in_order",
+                        lambda function, items, workers, description: [(True, None)] * len(items))
+    new = manifest.head(2).drop(columns=["label", "cue", "band"]).assign(
+        sample_id=["n0", "n1"], audio=["0.wav", "replaced.wav"])
+    new.to_csv(samples / "replaced.csv", index=False)
+    run(project, "inference", manifest=str(samples / "replaced.csv"))
+    predictions = load(project, "predictions").set_index("sample_id")
+    assert predictions["modalities"].to_dict() == {"n0": "audio+image+text",
+                                                   "n1": "image+text"}
+    report = load(project, "inference_quarantine_report")
+    assert report[["sample_id", "action"]].values.tolist() == [["n1", "audio dropped"]]
+    assert report["reason"][0].startswith("failed in extraction: ")
 
 
 def test_a_folder_of_files_is_a_manifest_samples_sharing_a_stem(tmp_path):

@@ -7,7 +7,8 @@ import logging
 import pandas as pd
 from torch import nn
 
-from multimodal_fusion.contract.quarantine import screen_manifest
+from multimodal_fusion.contract.quarantine import screen_manifest, with_extraction_faults
+from multimodal_fusion.modalities import extraction_faults
 from multimodal_fusion.modalities.common import FeatureTable, extraction_settings
 from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.serving.inference import (
@@ -35,6 +36,14 @@ def compute_new_features(manifest: pd.DataFrame, model: nn.Module, extraction: d
     """Each modality the model reads, made as it was for training (the model's recipe)."""
     return recipe_features(manifest, recipe_of(model.spec, "the fusion_model version loaded"),
                            extraction, seed)
+
+
+def report_new_quarantine(validation: pd.DataFrame, manifest: pd.DataFrame, settings: dict,
+                          features: dict[str, FeatureTable]) -> pd.DataFrame:
+    """Validation's report on the new samples, with each file that then failed in
+    extraction (that sample is predicted without the modality)."""
+    return with_extraction_faults(validation, extraction_faults(manifest, features), manifest,
+                                  settings)
 
 
 def predict_new_samples(model: nn.Module, features: dict[str, FeatureTable],
