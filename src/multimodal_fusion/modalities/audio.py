@@ -341,7 +341,7 @@ def clip_features(manifest: pd.DataFrame, store: ClipStore, settings: dict,
         return absent_table(manifest, "audio") | Failures(manifest, "audio").arrays(store)
     failures = Failures(manifest, "audio")
     values, kept = values_per_file(
-        manifest, "audio", present, clip_locations(store),
+        manifest, present, clip_locations(store),
         lambda location: transform(read_clip(location), features), shape, workers,
         "audio features", failures)
     return feature_table(manifest, values, kept, encoder, failures=failures.arrays(store))

@@ -231,7 +231,7 @@ def failure_rows(manifest: pd.DataFrame, modality: str, column: str,
             for position, reason in zip(table["failed"], table["failure"], strict=True)]
 
 
-def values_per_file(manifest: pd.DataFrame, column: str, present: np.ndarray,
+def values_per_file(manifest: pd.DataFrame, present: np.ndarray,
                     items: Sequence[Any], function: Callable[[Any], np.ndarray],
                     shape: tuple[int, ...], workers: int, description: str,
                     failures: Failures) -> tuple[np.ndarray, np.ndarray]:
@@ -261,6 +261,6 @@ def extract_per_file(manifest: pd.DataFrame, column: str, extract: Callable[[str
     if not present.any():
         return absent_table(manifest, column)
     failures = Failures(manifest, column)
-    values, kept = values_per_file(manifest, column, present, cells[present].tolist(), extract,
-                                   shape, workers, f"{column} files", failures)
+    values, kept = values_per_file(manifest, present, cells[present].tolist(), extract, shape,
+                                   workers, f"{column} files", failures)
     return feature_table(manifest, values, kept, encoder="", failures=failures.arrays())
