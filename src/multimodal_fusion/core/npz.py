@@ -63,7 +63,7 @@ def _copy_mapped(array: np.memmap, member: BinaryIO) -> None:
         np.lib.format.write_array_header_1_0(member, header)
     except ValueError:  # a header too long for format 1.0
         np.lib.format.write_array_header_2_0(member, header)
-    rows = max(1, COPY_CHUNK // max(array[:1].nbytes, 1))
+    rows = chunk_rows(array)
     with open(array.filename, "rb") as source:
         for start in range(0, len(array), rows):
             member.write(read_rows(array, np.arange(start, min(start + rows, len(array))),
@@ -156,10 +156,17 @@ class RowStore:
         return np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
 
 
+def chunk_rows(*arrays: np.ndarray) -> int:
+    """How many rows of these arrays together fill about `COPY_CHUNK` bytes (at least one):
+    a part's size in rows, whatever the size of a row."""
+    row_bytes = sum(array[:1].nbytes for array in arrays)
+    return max(1, COPY_CHUNK // max(row_bytes, 1))
+
+
 def reordered(array: np.ndarray, order: np.ndarray) -> np.ndarray:
     """`array[order]`, read and written `COPY_CHUNK` bytes at a time (see `RowStore`)."""
     store = RowStore((len(order), *array.shape[1:]), array.dtype)
-    rows = max(1, COPY_CHUNK // max(array[:1].nbytes, 1))
+    rows = chunk_rows(array)
     for start in range(0, len(order), rows):
         store.put(start, read_rows(array, order[start:start + rows]))
     return store.result()

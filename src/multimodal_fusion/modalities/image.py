@@ -22,7 +22,7 @@ from torchvision.transforms import v2
 from multimodal_fusion.contract.quarantine import InputLimits
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.device import autocast, frozen_batch, frozen_encoder_run
-from multimodal_fusion.core.npz import RowStore, read_rows
+from multimodal_fusion.core.npz import RowStore, chunk_rows, read_rows
 from multimodal_fusion.core.progress import track
 from multimodal_fusion.modalities.cache import cached_features, derived_key, fingerprint
 from multimodal_fusion.modalities.common import (
@@ -45,7 +45,6 @@ HYBRID = "small_cnn+efficientnet_lite0"
 ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0", HYBRID)
 PRETRAINED = ("efficientnet_lite0", HYBRID)
 PRETRAINED_BATCH = 64  # images per forward pass of EfficientNet-Lite0 on the CPU
-SHRINK_ROWS = 1024  # images shrunk for the small CNN at a time
 EFFICIENTNET_WIDTH = 1280
 
 
@@ -282,8 +281,9 @@ def cnn_and_pretrained(tensors: FeatureTable, cnn_size: int) -> FeatureTable:
     pretrained = efficientnet_lite0_features(tensors)["values"]
     count, pixels = len(pretrained), CHANNELS * cnn_size * cnn_size
     values = RowStore((count, pixels + EFFICIENTNET_WIDTH))
-    for start in range(0, count, SHRINK_ROWS):
-        rows = np.arange(start, min(start + SHRINK_ROWS, count))
+    size = chunk_rows(tensors["values"])
+    for start in range(0, count, size):
+        rows = np.arange(start, min(start + size, count))
         images = torch.from_numpy(read_rows(tensors["values"], rows))
         small = functional.interpolate(images, size=(cnn_size, cnn_size), mode="bilinear",
                                        antialias=True, align_corners=False)

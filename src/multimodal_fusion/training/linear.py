@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, log_loss
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
+from multimodal_fusion.core.npz import chunk_rows
 from multimodal_fusion.models.inputs import Batch, ModelInputs, StoredSplit
 from multimodal_fusion.models.linear import LinearLate, fixed_vectors, fixed_width, masked
 
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 STACK_FOLDS = 3
 ABSENT_CLASS_LOGIT = -1e4
-FIXED_PART = 1024  # samples whose fixed vectors are made at a time
 
 
 def fit_logistic(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
@@ -73,7 +73,8 @@ def fixed_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:
     """A split with each modality's fixed vectors for inputs, made a part at a time: the
     regressions never hold the split's images or spectrograms whole."""
     stored = StoredSplit(model_inputs, split, spec)
-    parts = [fixed_vectors(spec, part.inputs) for part in stored.parts(FIXED_PART)]
+    size = chunk_rows(*stored.arrays.values())
+    parts = [fixed_vectors(spec, part.inputs) for part in stored.parts(size)]
     empty = {m: torch.zeros(0, fixed_width(spec["modalities"][m])) for m in stored.arrays}
     inputs = {m: torch.cat([part[m] for part in parts]) if parts else empty[m]
               for m in stored.arrays}
