@@ -9,6 +9,7 @@ from multimodal_fusion.datasets import TorchModelDataset
 from multimodal_fusion.fusion.concat import ConcatFusion
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import SmallCNN
+from multimodal_fusion.models.predict import for_inference
 
 MODALITIES = ("audio", "image", "text")
 SPEC = {
@@ -150,3 +151,17 @@ def test_the_cnn_and_pretrained_encoder_uses_both_parts_of_its_vector():
         changed = vectors.clone()
         changed[:, part] += torch.randn_like(changed[:, part])
         assert not torch.allclose(encoder(changed), base)
+
+
+def test_the_inference_copy_predicts_as_the_model_and_leaves_it_to_train(model):
+    for norm in model.encoders["image"].modules():
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            norm.running_mean.uniform_(-1, 1)
+            norm.running_var.uniform_(0.5, 2)
+    inputs, mask = random_inputs(8), presence((), 8)
+    expected = model(inputs, mask)
+    frozen = for_inference(model)
+    torch.testing.assert_close(frozen(inputs, mask), expected, rtol=1e-5, atol=1e-6)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in frozen.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 3
+    torch.testing.assert_close(model(inputs, mask), expected, rtol=0, atol=0)

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from multimodal_fusion.core.progress import track
 from multimodal_fusion.models.inputs import StoredSplit
+from multimodal_fusion.models.predict import for_inference
 
 logger = logging.getLogger(__name__)
 # Samples per forward pass, as predictions read them.
@@ -223,8 +224,10 @@ def modality_analysis(model: nn.Module, split: StoredSplit, settings: Evaluation
                       seed: int) -> dict:
     """Ablation, Shapley values, the accuracy with each modality alone, the missing-modality
     and noise curves, and what chance is here (the test share of the most frequent class:
-    the best a model seeing nothing can do).
+    the best a model seeing nothing can do). It runs on the model's inference copy
+    (`for_inference`): the noise curves encode the test split a dozen times over.
     """
+    model = for_inference(model)
     embedded = embed_split(model, split)
     scores = subset_accuracies(model, embedded)
     everyone = max(scores, key=len)

@@ -22,7 +22,7 @@ from multimodal_fusion.evaluation.metrics import (
 )
 from multimodal_fusion.evaluation.robustness import EvaluationSettings
 from multimodal_fusion.models.inputs import ModelInputs, StoredSplit
-from multimodal_fusion.models.predict import predict_proba
+from multimodal_fusion.models.predict import for_inference, predict_proba
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def predict_test_split(model: nn.Module, model_inputs: ModelInputs,
     test = manifest[manifest["split"] == "test"]
     classes = model.spec["classes"]
     split = StoredSplit(model_inputs, "test", model.spec)
-    probabilities = predict_proba(model, split)
+    probabilities = predict_proba(for_inference(model), split)
     return test.assign(
         predicted=[classes[i] for i in probabilities.argmax(axis=1)],
         confidence=probabilities.max(axis=1),

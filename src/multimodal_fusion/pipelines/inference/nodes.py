@@ -10,7 +10,7 @@ from torch import nn
 from multimodal_fusion.contract.quarantine import screen_manifest, with_extraction_faults
 from multimodal_fusion.modalities import extraction_faults
 from multimodal_fusion.modalities.common import FeatureTable, extraction_settings
-from multimodal_fusion.models.predict import predict_proba
+from multimodal_fusion.models.predict import for_inference, predict_proba
 from multimodal_fusion.serving.inference import (
     inference_batch,
     predictions_table,
@@ -50,7 +50,7 @@ def predict_new_samples(model: nn.Module, features: dict[str, FeatureTable],
                         manifest: pd.DataFrame) -> pd.DataFrame:
     """The predicted class and every class's probability per sample, with its extra columns."""
     batch = inference_batch(manifest, features, model.spec)
-    probabilities = predict_proba(model, batch)
+    probabilities = predict_proba(for_inference(model), batch)
     predictions = predictions_table(manifest, probabilities, batch, model.spec)
     logger.info("Predicted %d samples: %s", len(predictions),
                 predictions["predicted"].value_counts().to_dict())
