@@ -21,7 +21,9 @@ Parts:
    with its seconds and peak memory. The demo of each size is built once, untimed.
 4. `scale`: the same stages past the growth rows (`SCALE`), with data placement `auto`:
    64 times the demo (115,008 samples) at 96 px with the `fast` preset, and 4 times at
-   224 px with the default encoders (EfficientNet-Lite0 and MiniLM).
+   224 px with the default encoders (EfficientNet-Lite0 and MiniLM); then the linear
+   reference that `train` fits beside the model (node `train_reference`, `linear_early`),
+   as a row of its own so the training rows stay comparable with the growth rows.
 5. `throughput`: `gpu_compare.py`'s engine against its tight loop for every strategy, on
    the CPU and, where there is one, on CUDA.
 
@@ -100,9 +102,11 @@ def measured(command: list[str], cwd: Path = REPO) -> dict:
             "peak_pss_mb": round(peak["pss"])}
 
 
-def kedro(pipeline: str, params: dict | None = None) -> list[str]:
+def kedro(pipeline: str, params: dict | None = None, nodes: str | None = None) -> list[str]:
     """A `kedro run` command line, with runtime parameters."""
     command = [sys.executable, "-m", "kedro", "run", f"--pipelines={pipeline}"]
+    if nodes:
+        command.append(f"--nodes={nodes}")
     if params:
         command.append("--params=" + ",".join(f"{k}={v}" for k, v in params.items()))
     return command
@@ -138,13 +142,14 @@ def growth_part(data: Path, sizes: list[int], image_sizes: list[int], epochs: in
 def scale_part(data: Path, epochs: int) -> list[dict]:
     """Every stage of the `SCALE` runs: seconds and peak memory, data placement `auto`."""
     return [row for size, pixels, preset in SCALE
-            for row in stage_rows(data, size, pixels, epochs, preset, "auto")]
+            for row in stage_rows(data, size, pixels, epochs, preset, "auto", reference=True)]
 
 
 def stage_rows(data: Path, size: int, pixels: int, epochs: int, preset: str,
-               placement: str) -> list[dict]:
+               placement: str, reference: bool = False) -> list[dict]:
     """Each stage of `train` as a `kedro run` of its own on the demo at `size` times its
-    samples, images preprocessed at `pixels`; the demo is built once, untimed."""
+    samples, images preprocessed at `pixels`, and with `reference` the linear reference
+    after them; the demo is built once, untimed."""
     project = make_project(data / f"{size}x")
     if not (project / "data" / "01_raw" / "demo" / "manifest.csv").is_file():
         subprocess.run(kedro("demo_data", {"demo_data.n_samples": DEMO_SAMPLES * size}),
@@ -154,9 +159,13 @@ def stage_rows(data: Path, size: int, pixels: int, epochs: int, preset: str,
               "training.fit.data_placement": placement,
               "training.fit.max_epochs": epochs, "training.fit.patience": epochs,
               "evaluation.reference": "null"}
+    commands = {stage: kedro(stage, params) for stage in STAGES}
+    if reference:
+        commands["training: linear reference"] = kedro(
+            "training", params | {"evaluation.reference": "linear_early"}, "train_reference")
     rows = []
-    for stage in STAGES:
-        result = measured(kedro(stage, params), cwd=project)
+    for stage, command in commands.items():
+        result = measured(command, cwd=project)
         rows.append({"size": size, "samples": DEMO_SAMPLES * size, "pixels": pixels,
                      "preset": preset, "stage": stage, **result})
         print(f"x{size} {pixels} px {preset} {stage}: {result}", flush=True)

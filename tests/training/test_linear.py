@@ -17,8 +17,11 @@ SETTINGS = training_settings({"model": {"fusion": "linear_early", "embedding_dim
                                         "hidden_dim": 8, "dropout": 0.0},
                               "fit": {"device": "cpu", "checkpoint_dir": None}})
 
-def fit(name: str, inputs: dict) -> tuple[torch.nn.Module, list[dict]]:
-    return train(inputs, {**SETTINGS, "model": {**SETTINGS["model"], "fusion": name}}, seed=0)
+
+def fit(name: str, inputs: dict, max_samples: int | None = None) -> tuple[torch.nn.Module,
+                                                                         list[dict]]:
+    return train(inputs, {**SETTINGS, "model": {**SETTINGS["model"], "fusion": name},
+                          "linear": {"max_samples": max_samples}}, seed=0)
 
 
 def test_fixed_vectors_pool_images_and_count_words():
@@ -48,6 +51,21 @@ def test_linear_references_learn_and_store_like_any_model(name, tmp_path):
     np.testing.assert_array_equal(predict_proba(loaded, test), probabilities)
     again, _ = fit(name, inputs)
     np.testing.assert_array_equal(predict_proba(again, test), probabilities)
+
+
+@pytest.mark.parametrize("name", ["linear_early", "linear_late"])
+def test_a_linear_reference_fits_on_at_most_max_samples_drawn_from_each_split(name, caplog):
+    inputs = image_toy_inputs()
+    splits = inputs["split"].astype(str)
+    whole, _ = fit(name, inputs)
+    with caplog.at_level("INFO"):
+        few, history = fit(name, inputs, max_samples=20)
+    assert f"fits on 20 of the {(splits == 'train').sum()} train samples" in caplog.text
+    assert f"fits on 20 of the {(splits == 'val').sum()} val samples" in caplog.text
+    test = batch_for_split(inputs, "test", few.spec)
+    assert not np.array_equal(predict_proba(few, test), predict_proba(whole, test))
+    again, _ = fit(name, inputs, max_samples=20)
+    np.testing.assert_array_equal(predict_proba(again, test), predict_proba(few, test))
 
 
 @pytest.mark.parametrize("name", ["linear_early", "linear_late"])

@@ -73,6 +73,7 @@ class TrainingGroups:
     model: dict
     fit: dict
     auto: dict | None
+    linear: dict
 
 
 def seed_everything(seed: int) -> None:

@@ -4,6 +4,8 @@ Same split and features as the neural strategies: the regressions learn on the t
 split, and the regularisation strength C is chosen from `C_GRID` by validation macro-F1.
 `linear_late`'s stacking regression learns from out-of-fold probabilities of the training
 samples, so it never sees a per-modality model's answers on the samples it was fitted on.
+The regressions hold their splits' fixed vectors whole, so each split is drawn down to
+`training.linear.max_samples` first.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, log_loss
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.npz import chunk_rows
 from multimodal_fusion.models.inputs import Batch, ModelInputs, StoredSplit
 from multimodal_fusion.models.linear import LinearLate, fixed_vectors, fixed_width, masked
@@ -32,6 +36,13 @@ logger = logging.getLogger(__name__)
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 STACK_FOLDS = 3
 ABSENT_CLASS_LOGIT = -1e4
+
+
+@dataclass(frozen=True)
+class LinearSettings:
+    """The `training.linear` parameters; see parameters_training.yml."""
+
+    max_samples: int | None
 
 
 def fit_logistic(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
@@ -69,10 +80,19 @@ def set_parameters(weight: torch.nn.Parameter, bias: torch.nn.Parameter,
     bias.copy_(torch.from_numpy(offsets))
 
 
-def fixed_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:
+def drawn(split: StoredSplit, limit: int | None, seed: int, name: str) -> StoredSplit:
+    """At most `limit` of the split's samples, drawn with the seed, in their order."""
+    if limit is None or len(split) <= limit:
+        return split
+    logger.info("The linear reference fits on %s of the %s %s samples "
+                "(training.linear.max_samples)", f"{limit:,}", f"{len(split):,}", name)
+    return split.subset(np.sort(np.random.default_rng([seed, len(split)]).choice(
+        len(split), limit, replace=False)))
+
+
+def fixed_split(stored: StoredSplit, spec: dict) -> Batch:
     """A split with each modality's fixed vectors for inputs, made a part at a time: the
     regressions never hold the split's images or spectrograms whole."""
-    stored = StoredSplit(model_inputs, split, spec)
     size = chunk_rows(*stored.arrays.values())
     parts = [fixed_vectors(spec, part.inputs) for part in stored.parts(size)]
     empty = {m: torch.zeros(0, fixed_width(spec["modalities"][m])) for m in stored.arrays}
@@ -135,8 +155,9 @@ def fit_linear_reference(strategy: Strategy, model_inputs: ModelInputs, settings
     started = time.perf_counter()
     spec = strategy.spec(model_inputs, settings["model"])
     model = strategy.model(spec)
-    train = fixed_split(model_inputs, "train", spec)
-    val = fixed_split(model_inputs, "val", spec)
+    limit = typed_settings(LinearSettings, settings["linear"], "training.linear").max_samples
+    train, val = (fixed_split(drawn(StoredSplit(model_inputs, name, spec), limit, seed, name),
+                              spec) for name in ("train", "val"))
     fit_scalers(model, train)
     if isinstance(model, LinearLate):
         design = fit_late_members(model, train, val, seed)
