@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from multimodal_fusion.core.progress import track
 from multimodal_fusion.models.inputs import StoredSplit
-from multimodal_fusion.models.predict import for_inference
+from multimodal_fusion.models.predict import device_of, for_inference
 
 logger = logging.getLogger(__name__)
 # Samples per forward pass, as predictions read them.
@@ -71,10 +71,6 @@ class Embedded:
         return Embedded({m: e[index.to(e.device)] for m, e in self.embeddings.items()},
                         {m: p[index.to(p.device)] for m, p in self.present.items()},
                         self.labels[positions])
-
-
-def device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 @torch.no_grad()

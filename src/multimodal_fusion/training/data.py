@@ -25,8 +25,8 @@ from multimodal_fusion.core.npz import is_mapped, read_rows
 from multimodal_fusion.models.inputs import (
     Batch,
     ModelInputs,
+    StoredSplit,
     batch_for_split,
-    split_labels,
     to_device,
 )
 from multimodal_fusion.training.distributed import Cluster, shard
@@ -218,14 +218,13 @@ class SplitData:
     def __init__(self, model_inputs: ModelInputs, split: str, spec: dict,
                  device: torch.device, placement: Placement) -> None:
         self.device, self.modalities = device, list(spec["modalities"])
-        rows = np.flatnonzero(model_inputs["split"] == split)
-        self.stored = StoredRows({m: model_inputs[m] for m in self.modalities}, rows)
+        stored = StoredSplit(model_inputs, split, spec)
+        self.stored = StoredRows(stored.arrays, stored.rows)
         self.inputs: dict[str, Tensor] | None = None
         self.loader: DataLoader | None = None
         if placement.streamed:
-            self.present = {m: torch.from_numpy(model_inputs[f"{m}_present"][rows]).to(device)
-                            for m in self.modalities}
-            self.labels = split_labels(model_inputs, split, spec).to(device)
+            self.present = {m: p.to(device) for m, p in stored.present.items()}
+            self.labels = stored.labels.to(device)
             self.sampler = PlannedBatches()
             self.loader = DataLoader(
                 self.stored, batch_sampler=self.sampler, collate_fn=_as_read,
