@@ -18,8 +18,8 @@ SETTINGS = training_settings({"model": {"fusion": "linear_early", "embedding_dim
                               "fit": {"device": "cpu", "checkpoint_dir": None}})
 
 
-def fit(name: str, inputs: dict, max_samples: int | None = None) -> tuple[torch.nn.Module,
-                                                                         list[dict]]:
+def fit(name: str, inputs: dict,
+        max_samples: int | None = None) -> tuple[torch.nn.Module, list[dict]]:
     return train(inputs, {**SETTINGS, "model": {**SETTINGS["model"], "fusion": name},
                           "linear": {"max_samples": max_samples}}, seed=0)
 
@@ -59,7 +59,7 @@ def test_a_linear_reference_fits_on_at_most_max_samples_drawn_from_each_split(na
     splits = inputs["split"].astype(str)
     whole, _ = fit(name, inputs)
     with caplog.at_level("INFO"):
-        few, history = fit(name, inputs, max_samples=20)
+        few, _ = fit(name, inputs, max_samples=20)
     assert f"fits on 20 of the {(splits == 'train').sum()} train samples" in caplog.text
     assert f"fits on 20 of the {(splits == 'val').sum()} val samples" in caplog.text
     test = batch_for_split(inputs, "test", few.spec)
