@@ -21,6 +21,7 @@ from multimodal_fusion.modalities.text import TextPreprocessing, TextSettings
 from multimodal_fusion.models.inputs import ModelSettings
 from multimodal_fusion.training.auto import AutoSettings
 from multimodal_fusion.training.engine import FitSettings, TrainingGroups
+from multimodal_fusion.training.linear import LinearSettings
 from multimodal_fusion.training.strategies import FUSION, STRATEGIES, of_kind
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "multimodal_fusion"
@@ -29,6 +30,7 @@ GROUPS = [
     (TrainingGroups, "training", {}),
     (FitSettings, "training.fit", {}),
     (AutoSettings, "training.auto", {}),
+    (LinearSettings, "training.linear", {}),
     (ModelSettings, "training.model", {}),
     (DemoSettings, "demo_data", {"seed": 0}),
     (ExtractionSettings, "extraction", {}),
