@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from multimodal_fusion.core.progress import track
-from multimodal_fusion.models.inputs import StoredSplit
+from multimodal_fusion.models.inputs import StoredSplit, drawn_positions
 from multimodal_fusion.models.predict import device_of, for_inference
 
 logger = logging.getLogger(__name__)
@@ -194,9 +194,8 @@ def noise_curves(model: nn.Module, split: StoredSplit, embedded: Embedded,
     (word ids for a trainable embedding) has no curve: noise has no meaning there.
     """
     measured, seen = split, embedded
-    if settings.noise_samples is not None and len(split) > settings.noise_samples:
-        positions = np.sort(np.random.default_rng([seed, len(split)]).choice(
-            len(split), settings.noise_samples, replace=False))
+    positions = drawn_positions(len(split), settings.noise_samples, seed)
+    if positions is not None:
         measured, seen = split.subset(positions), embedded.subset(positions)
     clean = accuracy(model, seen)
     noised = [level for level in settings.noise_levels if level != 0]

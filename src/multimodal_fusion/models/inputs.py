@@ -164,6 +164,14 @@ def batch_for_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:
     )
 
 
+def drawn_positions(count: int, limit: int | None, seed: int) -> np.ndarray | None:
+    """At most `limit` of `count` positions, drawn with the seed and sorted, so a split too
+    large for a costly step is measured on a fixed sample of itself; None keeps them all."""
+    if limit is None or count <= limit:
+        return None
+    return np.sort(np.random.default_rng([seed, count]).choice(count, limit, replace=False))
+
+
 class StoredSplit:
     """One labelled split, read a part at a time: the values stay where the model inputs keep
     them (a file, for the features stage's store) until a part asks for them, so reading a

@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.npz import chunk_rows
-from multimodal_fusion.models.inputs import Batch, ModelInputs, StoredSplit
+from multimodal_fusion.models.inputs import Batch, ModelInputs, StoredSplit, drawn_positions
 from multimodal_fusion.models.linear import LinearLate, fixed_vectors, fixed_width, masked
 
 if TYPE_CHECKING:
@@ -82,12 +82,12 @@ def set_parameters(weight: torch.nn.Parameter, bias: torch.nn.Parameter,
 
 def drawn(split: StoredSplit, limit: int | None, seed: int, name: str) -> StoredSplit:
     """At most `limit` of the split's samples, drawn with the seed, in their order."""
-    if limit is None or len(split) <= limit:
+    positions = drawn_positions(len(split), limit, seed)
+    if positions is None:
         return split
     logger.info("The linear reference fits on %s of the %s %s samples "
                 "(training.linear.max_samples)", f"{limit:,}", f"{len(split):,}", name)
-    return split.subset(np.sort(np.random.default_rng([seed, len(split)]).choice(
-        len(split), limit, replace=False)))
+    return split.subset(positions)
 
 
 def fixed_split(stored: StoredSplit, spec: dict) -> Batch:
