@@ -142,19 +142,27 @@ def screen_manifest(manifest: pd.DataFrame, settings: dict, rules: list[ColumnRu
         labelled: False for a manifest to predict, which has no labels.
     """
     chosen = typed_settings(PreparationSettings, settings, "data_preparation")
-    check_structure(manifest, rules, labelled)
-    screening = Screening(manifest)
-    check_text(screening, rules)
-    check_rows(screening, labelled)
-    check_files(screening, rules, chosen, workers)
-    check_cells(screening, rules)
-    check_something_left(screening, rules)
-    if labelled and not split_is_given(screening.manifest.loc[screening.kept()]):
-        check_class_sizes(screening)
+    screening = screened(manifest, chosen, rules, workers, labelled)
     report = screening.report()
     log_summary(manifest, screening, report)
     enforce(manifest, screening, report, chosen)
     return screening.manifest.loc[screening.kept()], report
+
+
+def screened(manifest: pd.DataFrame, settings: PreparationSettings, rules: list[ColumnRule],
+             workers: int = 1, labelled: bool = True) -> Screening:
+    """Every check of `screen_manifest`, its faults recorded and none acted on (a served
+    model refuses a request with any)."""
+    check_structure(manifest, rules, labelled)
+    screening = Screening(manifest)
+    check_text(screening, rules)
+    check_rows(screening, labelled)
+    check_files(screening, rules, settings, workers)
+    check_cells(screening, rules)
+    check_something_left(screening, rules)
+    if labelled and not split_is_given(screening.manifest.loc[screening.kept()]):
+        check_class_sizes(screening)
+    return screening
 
 
 def check_structure(manifest: pd.DataFrame, rules: list[ColumnRule], labelled: bool) -> None:

