@@ -293,6 +293,21 @@ def log_run_outputs(pipeline: Pipeline, catalog: CatalogProtocol) -> None:
     for name in ("run_report", "compare_report"):
         if name in outputs:
             mlflow.log_text(catalog.load(name), f"{name}.html")
+    if "fusion_model" in outputs and (saved := catalog.get("fusion_model").saved_path()):
+        log_served_model(Path(saved), catalog)
+
+
+def log_served_model(weights: Path, catalog: CatalogProtocol) -> None:
+    """The run's model as the MLflow model `model` that `mlflow models serve` serves, with
+    the run's validation and the serving settings."""
+    from multimodal_fusion.serving.mlflow_model import log_serving_model
+    from multimodal_fusion.serving.service import service_settings
+
+    uri = log_serving_model(weights, service_settings(
+        catalog.load("params:data_preparation"), catalog.load("params:serving"),
+        catalog.load("params:seed")))
+    logger.info("MLflow model %s logged; serve it with: mlflow models serve -m %s "
+                "--env-manager local", uri, uri)
 
 
 def numbers_in(values: dict, prefix: str = "") -> dict[str, float]:
