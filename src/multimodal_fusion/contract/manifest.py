@@ -33,6 +33,12 @@ def describe_row(manifest: pd.DataFrame, row: int) -> str:
     return f"{source} row {row} (sample_id {manifest.at[row, 'sample_id']!r})"
 
 
+def text_cells(column: pd.Series) -> pd.Series:
+    """A column's cells as the pipeline reads them, whoever wrote them (a file or a request):
+    strings without surrounding blanks, empty for a missing cell."""
+    return column.fillna("").astype(str).str.strip()
+
+
 def read_manifest(path: str | Path, encoding: str, text_columns: Sequence[str]) -> pd.DataFrame:
     """Read a CSV or Parquet manifest; the contract columns and `text_columns` (the modality
     registry's `manifest_columns()`) become strings, empty meaning missing.
@@ -62,7 +68,7 @@ def read_manifest(path: str | Path, encoding: str, text_columns: Sequence[str]) 
         raise ManifestError(f"{path} has a header but no rows: add a row per sample")
     for column in (*CONTRACT_COLUMNS, *text_columns):
         if column in manifest.columns:
-            manifest[column] = manifest[column].fillna("").astype(str).str.strip()
+            manifest[column] = text_cells(manifest[column])
     manifest.index = pd.RangeIndex(1, len(manifest) + 1, name="row")
     manifest.attrs["source"] = str(path)
     manifest.attrs["undecodable"] = {

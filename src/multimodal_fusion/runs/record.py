@@ -13,6 +13,7 @@ import hashlib
 import json
 import platform
 import time
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
@@ -83,14 +84,19 @@ def changed_files(manifest: pd.DataFrame, run_id: str, limit: int = 5) -> list[s
     return [str(p) for p in paths if not p.is_file() or p.stat().st_mtime > started][:limit]
 
 
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
+def installed_versions(names: Iterable[str]) -> dict[str, str]:
+    """The installed version of each of `names` that is installed; the rest are left out."""
+    versions = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def library_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), **installed_versions(LIBRARIES)}
 
 
 def run_record(run: dict, parameters: dict, manifest: pd.DataFrame, seed: int) -> dict:

@@ -16,7 +16,6 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 
+from multimodal_fusion.runs.record import installed_versions
 from multimodal_fusion.serving.requests import RequestError, serving_settings
 from multimodal_fusion.serving.service import FusionService
 
@@ -57,13 +57,7 @@ class FusionPyfunc(PythonModel):
 
 def requirements() -> list[str]:
     """This environment's versions of what the model imports, for MLflow's record."""
-    pinned = []
-    for name in REQUIREMENTS:
-        try:
-            pinned.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return pinned
+    return [f"{name}=={version}" for name, version in installed_versions(REQUIREMENTS).items()]
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from multimodal_fusion.contract.manifest import text_cells
 from multimodal_fusion.contract.quarantine import ColumnRule
 from multimodal_fusion.core.config import typed_settings
 
@@ -72,7 +73,7 @@ def request_manifest(request: pd.DataFrame, rules: list[ColumnRule], folder: Pat
     if unknown:
         raise RequestError(f"unknown field {', '.join(map(repr, unknown))}: this model reads "
                            f"{', '.join(sorted(known))}; remove the field or rename it")
-    manifest = pd.DataFrame({c: [cell_text(v) for v in request[c]] for c in request.columns})
+    manifest = pd.DataFrame({c: text_cells(request[c]).tolist() for c in request.columns})
     if "sample_id" not in manifest.columns:
         manifest.insert(0, "sample_id", [str(i) for i in range(len(manifest))])
     fields = [c for c in manifest.columns if c != "sample_id"]
@@ -91,12 +92,6 @@ def request_manifest(request: pd.DataFrame, rules: list[ColumnRule], folder: Pat
     manifest.attrs["source"] = str(folder / "request.csv")
     manifest.attrs["undecodable"] = {}
     return manifest
-
-
-def cell_text(value: object) -> str:
-    """A request's cell as a manifest holds it: a string, empty for null."""
-    return "" if value is None or (isinstance(value, float) and value != value) else (
-        str(value).strip())
 
 
 def write_bytes(cell: str, folder: Path, stem: str, rule: ColumnRule, row: int) -> str:
