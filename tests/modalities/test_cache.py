@@ -1,6 +1,8 @@
 """The feature cache: keys that follow the data, reuse, and damaged state rebuilt with a warning."""
 
 import logging
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +10,9 @@ import pandas as pd
 import pytest
 
 from helpers import settings, truncate, write_image, write_tone
+from multimodal_fusion.modalities import cache
 from multimodal_fusion.modalities.audio import audio_vectors, preprocess_audio
-from multimodal_fusion.modalities.cache import cached_features, fingerprint
+from multimodal_fusion.modalities.cache import DIGEST_INDEX, cached_features, fingerprint
 from multimodal_fusion.modalities.image import encode_images, preprocess_images
 
 SETTINGS = {"sample_rate": 16000, "n_mfcc": 13, "trim_top_db": 30, "segments": 2}
@@ -25,8 +28,24 @@ def manifest(tmp_path) -> pd.DataFrame:
                          "image": ["", image, ""]}, index=pd.RangeIndex(1, 4))
 
 
-def key(manifest, settings=SETTINGS, version="v1"):
-    return fingerprint(manifest, "audio", settings, version, files=True)
+def key(manifest, settings=SETTINGS, version="v1", folder=None):
+    return fingerprint(manifest, "audio", settings, version, files=True, cache=folder)
+
+
+def as_a_new_process(monkeypatch) -> list[str]:
+    """No digest known in memory, as in the next stage's process; the files it reads."""
+    monkeypatch.setattr(cache, "_DIGESTS", {})
+    monkeypatch.setattr(cache, "_INDEXED", {})
+    reads = []
+    read = cache._read_digest
+    monkeypatch.setattr(cache, "_read_digest", lambda path: reads.append(path) or read(path))
+    return reads
+
+
+def age(*paths: str) -> None:
+    """Modified a minute ago, so the clock's resolution cannot hide a later change."""
+    for path in paths:
+        os.utime(path, (time.time() - 60, time.time() - 60))
 
 
 def test_fingerprint_follows_contents_settings_and_version(manifest, tmp_path):
@@ -37,6 +56,37 @@ def test_fingerprint_follows_contents_settings_and_version(manifest, tmp_path):
     assert key(manifest.assign(sample_id=["a", "b", "z"])) != original
     write_tone(tmp_path / "0.wav", frequency=999)
     assert key(manifest) != original
+
+
+def test_a_later_process_reads_only_the_files_changed_since_an_earlier_one(
+        manifest, tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    age(*manifest["audio"][manifest["audio"] != ""])
+    original = key(manifest)
+    assert key(manifest, folder=folder) == original
+    assert (folder / DIGEST_INDEX).is_file()
+    reads = as_a_new_process(monkeypatch)
+    assert key(manifest, folder=folder) == original and reads == []
+    write_tone(tmp_path / "0.wav", frequency=999)
+    changed = key(manifest, folder=folder)
+    assert changed != original and reads == [str(tmp_path / "0.wav")]
+    reads = as_a_new_process(monkeypatch)
+    assert key(manifest, folder=folder) == changed
+    assert reads == [str(tmp_path / "0.wav")], "a file modified just now is not remembered"
+
+
+def test_an_unusable_digest_index_costs_reading_the_files_not_the_run(
+        manifest, tmp_path, monkeypatch, caplog):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / DIGEST_INDEX).write_bytes(b"not a database" * 100)
+    original = key(manifest)
+    reads = as_a_new_process(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        assert key(manifest, folder=folder) == original
+    assert len(reads) == 2
+    assert f"{folder / DIGEST_INDEX} cannot be used" in caplog.text
+    assert "delete the file" in caplog.text
 
 
 def test_a_cached_table_is_computed_once_and_then_reused(tmp_path, caplog):

@@ -10,20 +10,20 @@ import pandas as pd
 from helpers import write_tone
 from multimodal_fusion.runs.record import data_fingerprint, git_commit, parameters_hash, run_record
 
-PARAMETERS = {"seed": 1, "training": {"fit": {"device": "cpu"}}}
+PARAMETERS = {"seed": 1, "training": {"fit": {"device": "cpu"}}, "extraction": {"cache": None}}
 
 
 def test_the_data_fingerprint_follows_file_bytes_and_cells_not_where_files_live(tmp_path):
     clip = write_tone(tmp_path / "a.wav")
     manifest = pd.DataFrame({"sample_id": ["a", "b"], "label": ["x", "y"],
                              "audio": [clip, ""], "text": ["one", "two"]})
-    original = data_fingerprint(manifest)
+    original = data_fingerprint(manifest, None)
     moved = tmp_path / "elsewhere.wav"
     moved.write_bytes((tmp_path / "a.wav").read_bytes())
-    assert data_fingerprint(manifest.assign(audio=[str(moved), ""])) == original
-    assert data_fingerprint(manifest.assign(text=["one", "2"])) != original
+    assert data_fingerprint(manifest.assign(audio=[str(moved), ""]), None) == original
+    assert data_fingerprint(manifest.assign(text=["one", "2"]), None) != original
     write_tone(tmp_path / "a.wav", frequency=500)
-    assert data_fingerprint(manifest) != original
+    assert data_fingerprint(manifest, None) != original
 
 
 def test_the_commit_is_read_from_the_repository(tmp_path):

@@ -352,7 +352,7 @@ def preprocess_audio(manifest: pd.DataFrame, settings: dict, extraction: dict) -
     checked = typed_settings(AudioPreprocessing, settings, "audio.preprocessing")
     run = extraction_settings(extraction)
     key = fingerprint(manifest, "audio", asdict(checked), AUDIO_PREPROCESSING_VERSION,
-                      files=True)
+                      files=True, cache=run.cache)
     return cached_clip_store(run.cache, key, lambda folder: preprocess_clips(
         manifest, checked, folder, key, run.processes))
 

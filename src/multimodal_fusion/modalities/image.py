@@ -241,7 +241,7 @@ def preprocess_images(manifest: pd.DataFrame, settings: dict, extraction: dict) 
     checked = typed_settings(ImagePreprocessing, settings, "image.preprocessing")
     run = extraction_settings(extraction)
     key = fingerprint(manifest, "image", asdict(checked), IMAGE_PREPROCESSING_VERSION,
-                      files=True)
+                      files=True, cache=run.cache)
     tensors = cached_features(run.cache, "image_tensors", key, lambda: extract_image_tensors(
         manifest, checked, run.processes))
     return tensors | {"key": np.array(key)}

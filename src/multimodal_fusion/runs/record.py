@@ -21,9 +21,8 @@ import pandas as pd
 import torch
 
 from multimodal_fusion.core.device import select_device
-from multimodal_fusion.core.progress import track
 from multimodal_fusion.modalities import registered
-from multimodal_fusion.modalities.cache import file_digest
+from multimodal_fusion.modalities.cache import file_digests
 from multimodal_fusion.runs.versions import version_time
 
 LIBRARIES = ("multimodal-fusion", "torch", "numpy", "pandas", "scikit-learn", "kedro",
@@ -63,14 +62,17 @@ def parameters_hash(parameters: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def data_fingerprint(manifest: pd.DataFrame) -> str:
+def data_fingerprint(manifest: pd.DataFrame, cache: str | Path | None) -> str:
     """A digest of the manifest's rows, in order: every cell, except that a file's bytes
-    stand for its path (so moving the data elsewhere keeps the fingerprint)."""
+    stand for its path (so moving the data elsewhere keeps the fingerprint). The files'
+    digests are remembered in the feature `cache` folder."""
     files = [m.column for m in registered() if m.holds_files and m.column in manifest.columns]
+    paths = sorted({cell for column in files for cell in manifest[column] if cell})
+    contents = dict(zip(paths, file_digests(paths, cache, "run record: the inputs' fingerprint"),
+                        strict=True))
     digest = hashlib.sha256()
-    rows = manifest.sort_index(axis=1).to_dict(orient="records")
-    for row in track(rows, "run record: the inputs' fingerprint"):
-        cells = {c: file_digest(v).hex() if c in files and v else str(v) for c, v in row.items()}
+    for row in manifest.sort_index(axis=1).to_dict(orient="records"):
+        cells = {c: contents[v].hex() if c in files and v else str(v) for c, v in row.items()}
         digest.update(json.dumps(cells, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -108,7 +110,7 @@ def run_record(run: dict, parameters: dict, manifest: pd.DataFrame, seed: int) -
         "git_commit": git_commit(Path(run["project_path"])),
         "parameters_hash": parameters_hash(parameters),
         "parameters": parameters,
-        "data_fingerprint": data_fingerprint(manifest),
+        "data_fingerprint": data_fingerprint(manifest, parameters["extraction"]["cache"]),
         "n_samples": len(manifest),
         "libraries": library_versions(),
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})"

@@ -19,18 +19,20 @@ class DataChangedError(ValueError):
     shown to be (a model with no run record of its own)."""
 
 
-def check_data_unchanged(split: pd.DataFrame, record: dict, run: dict) -> pd.DataFrame:
+def check_data_unchanged(split: pd.DataFrame, record: dict, run: dict, extraction: dict
+                         ) -> pd.DataFrame:
     """The model's own split, once its data is shown to be what the model's run saw."""
     version = run["read_version"]
     if record.get("run_id") != version:
         raise DataChangedError(
             f"fusion_model {version} has no run record of its own (models saved before run "
             "records existed have none), so its data cannot be checked; train it again")
-    if data_fingerprint(split) != record["data_fingerprint"]:
+    now = data_fingerprint(split, extraction["cache"])
+    if now != record["data_fingerprint"]:
         hints = changed_files(split, version)
         raise DataChangedError(
             f"The data behind fusion_model {version} changed since that run: its fingerprint "
-            f"was {record['data_fingerprint'][:12]}, it is {data_fingerprint(split)[:12]} now"
+            f"was {record['data_fingerprint'][:12]}, it is {now[:12]} now"
             + (f"; changed or missing since: {', '.join(hints)}" if hints else "")
             + ". Restore the data to re-evaluate this model, or train a new one")
     return split

@@ -21,7 +21,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "model_inputs": "evaluated_model_inputs", "split_manifest": "evaluated_split"},
         outputs={"metrics": "reevaluated_metrics"}, parameters={"params:evaluation"})
     return Pipeline([
-        node(check_data_unchanged, inputs=["split_manifest", "run_record", "run_context"],
+        node(check_data_unchanged, inputs=["split_manifest", "run_record", "run_context",
+                                           "params:extraction"],
              outputs="evaluated_split", name="check_data_unchanged"),
         node(rebuild_model_inputs, inputs=["evaluated_split", "fusion_model",
                                            "params:extraction", "params:seed"],
