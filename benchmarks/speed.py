@@ -171,7 +171,8 @@ def stage_rows(data: Path, size: int, pixels: int, epochs: int, preset: str,
     commands = {stage: kedro(stage, params) for stage in STAGES}
     if reference:
         commands["training: linear reference"] = kedro(
-            "training", params | {"evaluation.reference": "linear_early"}, "train_reference")
+            "training", params | {"evaluation.reference": "linear_early"},
+            "training.train_reference")
     rows = []
     for stage, command in commands.items():
         result = measured(command, cwd=project)

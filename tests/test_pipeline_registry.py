@@ -25,13 +25,26 @@ def test_features_has_one_namespace_per_registered_modality_feeding_training():
     assert {n.namespace for n in pipelines["features"].nodes} == set(modality_names())
     tables = {f"{m}_features" for m in modality_names()}
     assert pipelines["features"].outputs() >= tables
-    build = next(n for n in pipelines["training"].nodes if n.name == "build_model_inputs")
+    build = next(n for n in pipelines["training"].nodes if n.name == "training.build_model_inputs")
     assert set(build.inputs) == {"split_manifest", *tables}
+
+
+def test_trains_stages_group_into_one_task_each_and_one_per_modality():
+    """What an orchestrator's tasks are (kedro-airflow's `--group-by namespace`): the
+    modalities side by side after the split, training after them all."""
+    groups = {g.name: set(g.dependencies)
+              for g in register_pipelines()["train"].group_nodes_by("namespace")}
+    assert groups == {"data_preparation": set(),
+                      **{m: {"data_preparation"} for m in modality_names()},
+                      "training": {"data_preparation", *modality_names()},
+                      "evaluation": {"data_preparation", "training"}}
+    assert {g.name for g in register_pipelines()["inference"].group_nodes_by()} == {"inference"}
 
 
 def test_compare_has_one_namespace_per_strategy_feeding_the_leaderboard():
     compare = register_pipelines()["compare"]
-    namespaces = {n.namespace for n in compare.nodes} - {None, *modality_names()}
+    namespaces = {n.namespace for n in compare.nodes} - {None, "data_preparation",
+                                                         *modality_names()}
     assert namespaces == set(every_strategy())
     leaderboard = next(n for n in compare.nodes if n.name == "build_leaderboard")
     assert set(leaderboard.inputs) == {f"{s}_metrics" for s in every_strategy()}
@@ -44,6 +57,6 @@ def test_inference_needs_the_manifest_a_model_and_parameters_only():
 
 def test_the_model_keeps_what_every_fitting_modality_learnt():
     recipe = next(n for n in register_pipelines()["train"].nodes
-                  if n.name == "collect_feature_recipe")
+                  if n.name == "training.collect_feature_recipe")
     assert {"text_fitted", "tabular_fitted"} <= set(recipe.inputs)
     assert {f"params:{m}" for m in modality_names()} <= set(recipe.inputs)

@@ -120,7 +120,8 @@ def test_kedro_viz_shows_kedros_layers_and_each_modality_with_its_steps(tmp_path
     graph = json.loads((project / "build" / "api" / "main").read_text())
     assert graph["layers"] == ["raw", "intermediate", "primary", "feature", "model_input",
                                "models", "model_output", "reporting"]
-    assert {"image", "text", "audio", "tabular"} <= set(graph["modular_pipelines"])
+    assert {"data_preparation", "image", "text", "audio", "tabular", "training",
+            "evaluation"} <= set(graph["modular_pipelines"])
     steps = {}
     for task in (n for n in graph["nodes"] if n["type"] == "task" and n["modular_pipelines"]):
         steps.setdefault(task["modular_pipelines"][0], []).append(task["name"])
