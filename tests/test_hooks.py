@@ -164,6 +164,7 @@ def test_a_configured_project_logs_params_metrics_record_and_report(tmp_path, sa
     assert 0 <= tracked.data.metrics["accuracy"] <= 1 and "macro.f1" in tracked.data.metrics
     files = {artifact.path for artifact in client.list_artifacts(tracked.info.run_id)}
     assert {"run_report.html", "run_record.json"} <= files
+    assert mlflow_extra.active_run() is None, "the next run in this process is its own"
 
 
 def test_without_an_mlflow_yml_nothing_is_tracked(tmp_path, samples, mlflow_extra, monkeypatch):

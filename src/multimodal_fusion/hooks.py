@@ -258,12 +258,26 @@ class MlflowTrackingHook:
         if self.tracker:
             log_run_outputs(pipeline, catalog)
             self.tracker.after_pipeline_run(run_params, pipeline, catalog)
+            self.end_run_left_open()
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any],
                           pipeline: Pipeline, catalog: CatalogProtocol) -> None:
         if self.tracker:
             self.tracker.on_pipeline_error(error, run_params, pipeline, catalog)
+            self.end_run_left_open()
+
+    def end_run_left_open(self) -> None:
+        """kedro-mlflow 2.0.3 leaves its run active after a tracked run (it reopens the run
+        before every node), so in a process that goes on (a notebook, a test, `airflow
+        dags test` running the next task) the next session logged into it and failed on
+        its changed parameters; a run the user had open before is left to them."""
+        import mlflow
+
+        if getattr(self.tracker, "_already_active_mlflow", False):
+            return
+        while (active := mlflow.active_run()) and active.info.run_id == self.tracker.run_id:
+            mlflow.end_run()
 
 
 @contextmanager

@@ -72,24 +72,12 @@ def served(tmp_path_factory) -> dict:
         split.loc[split["split"] == "test", "sample_id"])].reset_index(drop=True)
     test_rows.drop(columns=["label"]).to_csv(samples / "new.csv", index=False)
     run_small(project, "inference", manifest=str(samples / "new.csv"), **params)
-    if tracked:
-        end_left_runs()
     parameters = {name: load(project, f"params:{name}") for name in ("data_preparation",
                                                                      "seed")}
     return {"project": project, "samples": samples, "store": store, "rows": test_rows,
             "predictions": load(project, "predictions").set_index("sample_id"),
             "service": FusionService(load(project, "fusion_model"), service_settings(
                 parameters["data_preparation"], SERVING, parameters["seed"]))}
-
-
-def end_left_runs() -> None:
-    """End the MLflow run that kedro-mlflow 2.0.3 leaves active in the process after a
-    tracked `session.run` (seen here; a `kedro run` process ends it at exit), so later
-    tests' runs are their own."""
-    import mlflow
-
-    while mlflow.active_run():
-        mlflow.end_run()
 
 
 def _importable(name: str) -> bool:
