@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "multimodal_fusion"
 LIBRARY = ("core", "contract", "modalities", "fusion", "models", "training", "evaluation",
            "runs", "serving", "demo")
 KEDRO = ("datasets", "pipelines")
-KEDRO_WIRING = {"__init__", "__main__", "hooks", "settings", "pipeline_registry"}
+KEDRO_WIRING = {"__init__", "__main__", "hooks", "settings", "pipeline_registry",
+                "orchestration"}
 
 
 def module_name(path: Path) -> str:

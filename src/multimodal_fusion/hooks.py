@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+from kedro.framework.project import pipelines
 from kedro.io import CatalogProtocol, MemoryDataset
 from kedro.pipeline import Pipeline
 
+from multimodal_fusion.core.config import dotted
 from multimodal_fusion.datasets.versioned import RunVersioned
 from multimodal_fusion.demo.check import incomplete_demo_files
 from multimodal_fusion.demo.generator import DemoSettings, build_demo
 from multimodal_fusion.runs.lock import ProjectLock
-from multimodal_fusion.runs.versions import run_version, stored_run_version
+from multimodal_fusion.runs.versions import orchestrated_version, run_version, stored_run_version
 from multimodal_fusion.training.distributed import current_cluster
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,14 @@ class RunIsolationHook:
     It acts before every other hook, so the demo is built under the lock too. Under
     torchrun only rank 0 takes the lock: the other ranks write nothing
     (`DistributedOutputsHook`).
+
+    A run whose steps are processes of their own (an Airflow DAG run, each task a `kedro
+    run` of one stage) names its version in the environment (`runs.versions.
+    ORCHESTRATED_RUN`). Each step then saves under that version and reads there what any
+    step of that run writes, so two DAG runs never read each other's data, and takes no
+    lock: what steps hand each other is versioned too (conf/airflow), so steps of one run
+    and of several run at once. A step run again (an Airflow retry) replaces what its
+    earlier attempt saved.
     """
 
     def __init__(self) -> None:
@@ -50,13 +60,19 @@ class RunIsolationHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: CatalogProtocol) -> None:
         version = run_params["run_id"]
-        if current_cluster().is_main:
+        names = run_params.get("pipeline_names") or ["__default__"]
+        run_writes = None
+        if (step_of := orchestrated_version()) is not None:
+            version = step_of
+            run_writes = set().union(*(pipelines[name].all_outputs() for name in names))
+            if current_cluster().is_main:
+                replace_earlier_attempt(pipeline, catalog, version)
+        elif current_cluster().is_main:
             self.release()  # a run of this process that failed before it started
             self.lock = ProjectLock(Path(run_params["project_path"]) / "data")
-            names = ",".join(run_params.get("pipeline_names") or ["__default__"])
-            self.lock.acquire(f"kedro run --pipelines={names}")
+            self.lock.acquire(f"kedro run --pipelines={','.join(names)}")
             version = run_version()
-        stored = pin_versions(pipeline, catalog, version, self.load_versions)
+        stored = pin_versions(pipeline, catalog, version, self.load_versions, run_writes)
         catalog["run_context"] = MemoryDataset({
             "run_id": version, "project_path": run_params["project_path"],
             "started": time.time(), "read_version": stored})
@@ -77,27 +93,44 @@ class RunIsolationHook:
 
 
 def pin_versions(pipeline: Pipeline, catalog: CatalogProtocol, version: str,
-                 load_versions: dict[str, str]) -> str | None:
+                 load_versions: dict[str, str], run_writes: set[str] | None = None
+                 ) -> str | None:
     """Pin the versions of every versioned dataset the run touches; the stored run's version
     it reads (None when it reads none).
 
-    What the run writes is saved as `version`, and read back at `version` if the run reads
-    it too; what it only reads is read at one stored run's version (see
+    What the run writes is saved and read back as `version` (Kedro checks a save by the
+    version it would load, which must not be a later run's); so is what an earlier step of
+    the same run wrote, when `pipeline` is one step of a run that writes `run_writes`.
+    What it only reads is read at one stored run's version (see
     `runs.versions.stored_run_version`).
     """
     written = pipeline.all_outputs()
+    this_run = written | (run_writes or set())
     read = {name for each in pipeline.nodes for name in each.inputs}
     ours = {name: dataset for name in sorted(written | read)
             if isinstance(dataset := catalog.get(name), RunVersioned)}
-    stored = {name: dataset for name, dataset in ours.items() if name not in written}
+    stored = {name: dataset for name, dataset in ours.items() if name not in this_run}
     stored_version = stored_run_version(
         {name: dataset.stored_versions() for name, dataset in stored.items()}, load_versions)
     for name, dataset in ours.items():
         if name in written:
-            dataset.pin(save=version, load=version if name in read else None)
+            dataset.pin(save=version, load=version)
+        elif name in this_run:
+            dataset.pin(load=version)
         else:
             dataset.pin(load=stored_version)
     return stored_version
+
+
+def replace_earlier_attempt(pipeline: Pipeline, catalog: CatalogProtocol, version: str) -> None:
+    """Make room for this step's outputs at `version`: Kedro saves no version twice, and an
+    orchestrator runs a failed step again (a retry, a cleared task) in the same run."""
+    for name in sorted(pipeline.all_outputs()):
+        dataset = catalog.get(name)
+        if isinstance(dataset, RunVersioned) and version in dataset.stored_versions():
+            logger.warning("%s: an earlier attempt of this step saved version %s; replacing "
+                           "it", name, version)
+            dataset.discard(version)
 
 
 class RunSummaryHook:
@@ -151,10 +184,11 @@ class DemoDataHook:
             logger.warning("The demo dataset in %s is incomplete (%d files missing or empty, "
                            "such as %s): a build was cut short. Building it again",
                            manifest.parent, len(gaps), gaps[0])
-        if current_cluster().distributed:
+        if current_cluster().distributed or orchestrated_version():
             raise RuntimeError(
                 "The demo dataset is missing or incomplete; build it once with `kedro run "
-                "--pipelines=demo_data` before launching under torchrun"
+                "--pipelines=demo_data` before launching under torchrun or an orchestrator "
+                "(whose steps would each build it)"
             )
         logger.info("Building the demo dataset in %s first", manifest.parent)
         settings = catalog.load("params:demo_data")
@@ -324,12 +358,7 @@ def log_served_model(weights: Path, catalog: CatalogProtocol) -> None:
                 "--env-manager local", uri, uri)
 
 
-def numbers_in(values: dict, prefix: str = "") -> dict[str, float]:
+def numbers_in(values: dict) -> dict[str, float]:
     """Every number of a nested dict, keyed by its path ("macro.f1")."""
-    numbers = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            numbers |= numbers_in(value, f"{prefix}{key}.")
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            numbers[f"{prefix}{key}"] = float(value)
-    return numbers
+    return {key: float(value) for key, value in dotted(values).items()
+            if isinstance(value, int | float) and not isinstance(value, bool)}

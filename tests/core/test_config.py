@@ -19,6 +19,7 @@ from multimodal_fusion.modalities.image import Augmentation, ImageFeatures, Imag
 from multimodal_fusion.modalities.tabular import TabularColumns, TabularFeatures
 from multimodal_fusion.modalities.text import TextPreprocessing, TextSettings
 from multimodal_fusion.models.inputs import ModelSettings
+from multimodal_fusion.orchestration import OrchestrationSettings
 from multimodal_fusion.serving.requests import ServingSettings
 from multimodal_fusion.training.auto import AutoSettings
 from multimodal_fusion.training.engine import FitSettings, TrainingGroups
@@ -49,6 +50,7 @@ GROUPS = [
     (EvaluationSettings, "evaluation", {}),
     (CompareSettings, "compare", {}),
     (ServingSettings, "serving", {}),
+    (OrchestrationSettings, "orchestration", {}),
     *((STRATEGIES[name].fusion.Settings, f"training.model.fusion_options.{name}", {})
       for name in of_kind(FUSION) if STRATEGIES[name].fusion.Settings.__dataclass_fields__),
 ]

@@ -42,3 +42,14 @@ def typed_settings(cls: type[Settings], values: dict[str, Any] | None, where: st
             "parameters files give every key, so a conf/local file or --params that names "
             "the group replaced it whole: name only the keys you change")
     return cls(**values, **fixed)
+
+
+def dotted(values: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested parameters as `--params` and trackers name them: `training.fit.max_epochs`."""
+    flattened = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flattened |= dotted(value, f"{prefix}{key}.")
+        else:
+            flattened[f"{prefix}{key}"] = value
+    return flattened

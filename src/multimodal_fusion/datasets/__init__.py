@@ -6,7 +6,7 @@ from multimodal_fusion.datasets.bytes_dataset import VersionedBytesDataset
 from multimodal_fusion.datasets.demo_dataset import DemoFolderDataset
 from multimodal_fusion.datasets.manifest_dataset import ManifestDataset
 from multimodal_fusion.datasets.model_dataset import TorchModelDataset
-from multimodal_fusion.datasets.npz_dataset import NpzDataset
+from multimodal_fusion.datasets.npz_dataset import NpzDataset, RunNpzDataset
 from multimodal_fusion.datasets.optional_json_dataset import OptionalJSONDataset
 from multimodal_fusion.datasets.versioned import (
     RunCSVDataset,
@@ -18,5 +18,6 @@ from multimodal_fusion.datasets.versioned import (
 )
 
 __all__ = ["DemoFolderDataset", "ManifestDataset", "NpzDataset", "OptionalJSONDataset",
-           "RunCSVDataset", "RunJSONDataset", "RunParquetDataset", "RunPlotlyDataset",
-           "RunTextDataset", "RunVersioned", "TorchModelDataset", "VersionedBytesDataset"]
+           "RunCSVDataset", "RunJSONDataset", "RunNpzDataset", "RunParquetDataset",
+           "RunPlotlyDataset", "RunTextDataset", "RunVersioned", "TorchModelDataset",
+           "VersionedBytesDataset"]

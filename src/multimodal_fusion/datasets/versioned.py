@@ -11,6 +11,9 @@ pin, Kedro's rule holds. Every versioned entry of catalog.yml is of a type below
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from kedro_datasets._typing import JSONPreview, PlotlyPreview, TablePreview
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
@@ -43,6 +46,10 @@ class RunVersioned:
         pattern = str(self._filepath / "*" / self._filepath.name)
         return {path.rstrip("/").split("/")[-2] for path in self._glob_function(pattern)
                 if self._exists_function(path)}
+
+    def discard(self, version: str) -> None:
+        """Delete what was saved as `version` (Kedro's layout: a folder per version)."""
+        shutil.rmtree(Path(self._filepath) / version)
 
     def saved_path(self) -> str | None:
         """Where the version the run pinned was saved (Kedro's layout); None unpinned."""

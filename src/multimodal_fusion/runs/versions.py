@@ -10,9 +10,13 @@ another run.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 VERSION_FORMAT = "%Y-%m-%dT%H.%M.%S.%f"
+# The version of the run a process is one step of, when an orchestrator (an Airflow DAG run)
+# runs each step as a `kedro run` of its own: every step saves and reads that run's version.
+ORCHESTRATED_RUN = "MULTIMODAL_FUSION_RUN"
 
 
 class VersionError(ValueError):
@@ -21,7 +25,28 @@ class VersionError(ValueError):
 
 def run_version() -> str:
     """Now, as a version."""
-    return datetime.now(tz=UTC).strftime(VERSION_FORMAT)[:-3] + "Z"
+    return as_version(datetime.now(tz=UTC))
+
+
+def as_version(moment: datetime) -> str:
+    """A moment (timezone-aware) as a version."""
+    return moment.astimezone(UTC).strftime(VERSION_FORMAT)[:-3] + "Z"
+
+
+def orchestrated_version() -> str | None:
+    """The version of the orchestrated run this process is a step of; None for a run of
+    its own."""
+    version = os.environ.get(ORCHESTRATED_RUN)
+    if version is None:
+        return None
+    try:
+        version_time(version)
+    except ValueError:
+        raise VersionError(
+            f"{ORCHESTRATED_RUN}={version!r} is not a version: set it to the time of the run "
+            "this is a step of, such as 2026-11-29T05.16.48.533Z, the same for every step "
+            "of that run") from None
+    return version
 
 
 def version_time(version: str) -> float:

@@ -326,10 +326,11 @@ def fit_network(strategy: Strategy, model_inputs: ModelInputs, settings: dict, s
                 train: Trainer) -> tuple[MultimodalClassifier, list[dict]]:
     """Build the network `strategy` describes for these inputs and fit it.
 
-    An encoder whose spec names a weights file starts from it (only here, never when a
-    trained model is rebuilt). The model comes back on the CPU, ready to save, its spec
-    recording how it was trained (`trained_with`: device, batch size, learning rate, where
-    the data was). A network trains no other strategy, so `train` goes unused here.
+    An encoder whose spec names a weights file starts from it (only here, never when a trained
+    model is rebuilt). The model comes back on the CPU, ready to save, its spec recording
+    how it was trained (`trained_with`: device, batch size, learning rate, where the data
+    was, how many processes). A network trains no other strategy, so `train` goes unused
+    here.
     """
     chosen = typed_settings(FitSettings, settings["fit"], "training.fit")
     model = strategy.model(strategy.spec(model_inputs, settings["model"]))
@@ -356,5 +357,5 @@ def fit_network(strategy: Strategy, model_inputs: ModelInputs, settings: dict, s
         "device": str(device), "batch_size": fit.batch_size, "learning_rate": fit.learning_rate,
         "batch_size_setting": chosen.batch_size,
         "streamed": placement.streamed, "data": placement.describe(device),
-        "compiled": fit.compile}
+        "compiled": fit.compile, "processes": cluster.world_size}
     return model.cpu(), history
