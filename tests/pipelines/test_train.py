@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
@@ -33,7 +34,8 @@ def run(project: Path, pipeline: str, runner: AbstractRunner | None = None,
     runtime_params = {**SMALL_RUN,
                       "compare": {"trainings": str(project / "data/06_models/compare/trainings")},
                       **runtime_params,
-                      "extraction": {"cache": str(project / "data/04_feature/cache")},
+                      "extraction": {"cache": str(project / "data/04_feature/cache"),
+                                     **runtime_params.get("extraction", {})},
                       "training": {**training, "fit": {**training["fit"], **checkpoints}}}
     with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
         session.run(pipeline_names=[pipeline], runner=runner)
@@ -82,6 +84,28 @@ def test_two_runs_with_one_seed_give_the_same_metrics(trained_project):
     first, second = (json.loads((version / "modality_analysis.json").read_text()) for version
                      in versions(trained_project, "data/08_reporting/modality_analysis.json"))
     assert first == second
+
+
+def test_under_the_thread_runner_train_gives_what_it_gives_in_a_row(trained_project):
+    """The modalities' feature namespaces run at once (README, "Scaling out")."""
+    cache = trained_project / "data/04_feature/threads"
+    run(trained_project, "train", runner=ThreadRunner(), extraction={"cache": str(cache)})
+    first, threaded = (versions(trained_project, "data/08_reporting/metrics.json")[i]
+                       for i in (0, -1))
+    for name in ("metrics.json", "modality_analysis.json"):
+        figures = [json.loads((v.parent.parent / name / v.name / name).read_text())
+                   for v in (first, threaded)]
+        for each in figures:
+            each.pop("train_seconds", None)
+        assert figures[0] == figures[1], name
+    in_a_row = trained_project / "data/04_feature/cache"
+    tables = sorted(p.relative_to(cache) for p in cache.rglob("*.npz"))
+    assert tables == sorted(p.relative_to(in_a_row) for p in in_a_row.rglob("*.npz"))
+    for table in tables:
+        with np.load(cache / table) as ours, np.load(in_a_row / table) as theirs:
+            assert set(ours.files) == set(theirs.files)
+            for key in ours.files:
+                np.testing.assert_array_equal(ours[key], theirs[key], err_msg=str(table))
 
 
 def test_demo_build_is_byte_identical_for_one_seed(trained_project, tmp_path):
