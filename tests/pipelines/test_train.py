@@ -268,3 +268,20 @@ def test_a_misspelt_fusion_option_stops_the_run_naming_it(trained_project):
     output, _ = misspelt.communicate(timeout=300)
     assert misspelt.returncode != 0
     assert "training.model.fusion_options: unknown key 'rnak'" in " ".join(output.split())
+
+
+def test_train_with_a_search_keeps_its_best_trial_and_reports_the_trials(trained_project):
+    training = {"fit": {"max_epochs": 4, "patience": 4},
+                "search": {"n_trials": 3, "strategies": ["late", "concat"],
+                           "folder": str(trained_project / "data/06_models/search")}}
+    run(trained_project, "train", training=training)
+    latest = versions(trained_project, "data/06_models/hyperparameter_search.json")[-1]
+    search = json.loads((latest / "hyperparameter_search.json").read_text())
+    assert len(search["trials"]) == 3 and search["trials"][0]["params"]["strategy"] == "late"
+    model = versions(trained_project, "data/06_models/fusion_model.safetensors")[-1]
+    spec = json.loads((model / "fusion_model.json").read_text())
+    assert spec["fusion"] == search["best"]["params"]["strategy"]
+    assert spec["search"]["best"] == search["best"]
+    assert latest_metrics(trained_project)["val_macro_f1"] == search["best"]["value"]
+    report = versions(trained_project, "data/08_reporting/report.html")[-1]
+    assert "Hyperparameter search: best trial" in (report / "report.html").read_text()

@@ -91,11 +91,11 @@ def by_presence(labels: np.ndarray, predicted: np.ndarray,
 
 
 def run_summary(spec: dict, n_parameters: int, history: list[dict]) -> dict:
-    """What was trained and what it cost: strategy (and auto's record), modalities,
+    """What was trained and what it cost: strategy (and auto's or the search's record), modalities,
     parameters, epochs, training seconds and the validation macro-F1 of the kept weights."""
     return {
         "fusion": spec["fusion"],
-        **({"auto": spec["auto"]} if "auto" in spec else {}),
+        **{key: spec[key] for key in ("auto", "search") if key in spec},
         "modalities": sorted(spec["modalities"]),
         "n_parameters": n_parameters,
         "epochs": len(history),

@@ -106,3 +106,36 @@ def leaderboard_chart(rows: list[dict]) -> go.Figure:
     figure.update_xaxes(title="test macro-F1", range=[0, 1])
     return figure.update_layout(title="Leaderboard", template=TEMPLATE,
                                 height=120 + 28 * len(ranked))
+
+
+def search_chart(search: dict) -> go.Figure:
+    """The hyperparameter search: each trial's validation macro-F1 in order (pruned ones at
+    their last report) with the best so far, and each parameter's importance."""
+    if not search["trials"]:
+        return go.Figure().update_layout(title=f"Hyperparameter search: {search['reason']}",
+                                         template=TEMPLATE)
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.65, 0.35], subplot_titles=(
+        "validation macro-F1 by trial", "parameter importance"))
+    trials = search["trials"]
+    for state, symbol in (("complete", "circle"), ("pruned", "x")):
+        members = [t for t in trials if t["state"] == state]
+        figure.add_scatter(x=[t["number"] for t in members], y=[t["value"] for t in members],
+                           mode="markers", marker_symbol=symbol, name=state,
+                           text=[f"{t['params']['strategy']}, {t['epochs']} epochs"
+                                 for t in members], row=1, col=1)
+    best, so_far = [], -1.0
+    for trial in trials:
+        if trial["state"] == "complete":
+            so_far = max(so_far, trial["value"])
+        best.append(so_far if so_far >= 0 else None)
+    figure.add_scatter(x=[t["number"] for t in trials], y=best, mode="lines", name="best so far",
+                       line_shape="hv", row=1, col=1)
+    shares = sorted(search["importance"].items(), key=lambda item: item[1])
+    figure.add_bar(y=[name for name, _ in shares], x=[share for _, share in shares],
+                   orientation="h", name="importance", showlegend=False, row=1, col=2)
+    figure.update_xaxes(title="trial", row=1, col=1)
+    figure.update_yaxes(title="validation macro-F1", row=1, col=1)
+    figure.update_xaxes(title="share", row=1, col=2)
+    return figure.update_layout(
+        title=f"Hyperparameter search: best trial {search['best']['number']} of "
+              f"{len(trials)} ({search['pruned']} pruned)", template=TEMPLATE)

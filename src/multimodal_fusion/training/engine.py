@@ -8,6 +8,9 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -41,6 +44,25 @@ REFERENCE_BATCH = 64
 # `batch_size: auto` on CUDA: this batch, or smaller so that an epoch takes MIN_STEPS steps.
 CUDA_BATCH = 512
 MIN_STEPS = 8
+# Told (epoch, best validation macro-F1 so far) after every epoch; a hyperparameter search
+# watches its trials' curves through it and stops a bad one by raising `TrainingStopped`.
+EpochObserver = Callable[[int, float], None]
+EPOCH_OBSERVER: ContextVar[EpochObserver | None] = ContextVar("epoch_observer", default=None)
+
+
+class TrainingStopped(Exception):
+    """Raised by an epoch observer to end a training early; its checkpoint is removed, since
+    no run will resume it."""
+
+
+@contextmanager
+def observing_epochs(observer: EpochObserver) -> Iterator[None]:
+    """Trainings started inside tell `observer` how each epoch went."""
+    token = EPOCH_OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        EPOCH_OBSERVER.reset(token)
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,7 @@ class TrainingGroups:
     fit: dict
     auto: dict | None
     linear: dict
+    search: dict
 
 
 def seed_everything(seed: int) -> None:
@@ -287,7 +310,8 @@ def fit_classifier(model: MultimodalClassifier, train: SplitData, val: SplitData
     """Train until validation macro-F1 stops improving; the model keeps its best weights.
 
     With `checkpoints`, every epoch ends with a checkpoint and a run that finds one resumes
-    from it. Under torchrun each rank trains on its shard of every batch with gradients
+    from it. An epoch observer (`observing_epochs`) hears of every epoch and may stop the
+    training. Under torchrun each rank trains on its shard of every batch with gradients
     averaged by DistributedDataParallel; rank 0 alone writes checkpoints. Returns one record
     per epoch (loss, validation macro-F1, seconds).
     """
@@ -298,6 +322,7 @@ def fit_classifier(model: MultimodalClassifier, train: SplitData, val: SplitData
         logger.info("Resuming from the checkpoint of epoch %d in %s",
                     len(progress.history), checkpoints.folder)
     writes_checkpoints = checkpoints is not None and run.cluster.is_main
+    observe = EPOCH_OBSERVER.get()
     for epoch in range(len(progress.history) + 1, settings.max_epochs + 1):
         started = time.perf_counter()
         loss = run.train_epoch(train, epoch)
@@ -313,6 +338,13 @@ def fit_classifier(model: MultimodalClassifier, train: SplitData, val: SplitData
             progress.stale += 1
         if writes_checkpoints:
             checkpoints.save(run.snapshot(progress))
+        if observe is not None:
+            try:
+                observe(epoch, progress.best_f1)
+            except TrainingStopped:
+                if writes_checkpoints:
+                    checkpoints.clear()
+                raise
         if progress.stale >= settings.patience:
             logger.info("Stopping early: no gain for %d epochs", settings.patience)
             break

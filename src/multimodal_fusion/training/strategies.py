@@ -10,6 +10,9 @@ Four kinds of strategy share one namespace of names:
   with scikit-learn, which every comparison carries;
 - `auto`: the best of `training.auto.candidates` on validation; its model is the winner's.
 
+A hyperparameter search (`training.search`, `search_hyperparameters`) draws its trials'
+strategies from these names and trains each through `train`.
+
 Every name list (what `compare` trains, what the leaderboard colours, which options groups
 exist) follows from `every_strategy()`, so adding a fusion strategy is its module and one
 entry in `STRATEGIES` below. `train` is the one way in: a lookup and a fit, optionally
@@ -38,9 +41,11 @@ from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.inputs import ModelInputs, ModelSettings, modalities_of, model_spec
 from multimodal_fusion.models.linear import LinearEarly, LinearLate
 from multimodal_fusion.training.auto import AutoSettings, Trainer, choose_and_fit
+from multimodal_fusion.training.distributed import current_cluster
 from multimodal_fusion.training.engine import TrainingGroups, fit_network, seed_everything
 from multimodal_fusion.training.linear import fit_linear_reference
 from multimodal_fusion.training.reuse import Result, TrainingStore
+from multimodal_fusion.training.search import SearchSettings, best_model, run_search
 
 logger = logging.getLogger(__name__)
 FUSION, UNIMODAL, LINEAR, AUTO = "fusion", "unimodal", "linear reference", "auto"
@@ -194,3 +199,25 @@ def train(model_inputs: ModelInputs, settings: dict, seed: int,
             return strategy.fit(strategy, model_inputs, settings, seed, again)
         return store.reuse_or_fit(model_inputs, settings, seed, lambda: strategy.fit(
             strategy, model_inputs, settings, seed, again))
+
+
+def search_hyperparameters(model_inputs: ModelInputs, settings: dict, seed: int) -> dict:
+    """The record of `training.search`'s study (run or resumed), or why none ran."""
+    search = typed_settings(SearchSettings, settings["search"], "training.search")
+    if search.n_trials == 0:
+        return {"trials": [], "reason": "training.search.n_trials is 0: no search ran"}
+    for strategy in search.strategies:
+        named(strategy, "training.search.strategies")
+    if current_cluster().distributed:
+        raise ValueError("training.search runs its trials in one process, not under torchrun: "
+                         "set training.search.n_trials: 0 there, or run the search alone")
+    return run_search(model_inputs, settings, seed, train, build_model)
+
+
+def train_or_take_searched(model_inputs: ModelInputs, settings: dict, seed: int,
+                           search: dict) -> Result:
+    """The best trial's model when a search ran (its training kept, not run again), else
+    the strategy `settings` names, trained."""
+    if not search["trials"]:
+        return train(model_inputs, settings, seed)
+    return best_model(model_inputs, search, seed, train, build_model)

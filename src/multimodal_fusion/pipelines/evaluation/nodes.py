@@ -14,6 +14,7 @@ from multimodal_fusion.evaluation.plots import (
     contributions_chart,
     reliability_diagram,
     robustness_chart,
+    search_chart,
     training_curves,
 )
 from multimodal_fusion.evaluation.report import render_report
@@ -45,6 +46,11 @@ def plot_run(history: list[dict], metrics: dict,
             robustness_chart(analysis))
 
 
+def plot_search(search: dict) -> go.Figure:
+    """The search's trials and what mattered, or a title saying why none ran."""
+    return search_chart(search)
+
+
 def record_run(run: dict, parameters: dict, manifest: pd.DataFrame, seed: int,
                metrics: dict) -> dict:
     """What produced this model and its figures: commit, parameters, data, libraries,
@@ -54,11 +60,14 @@ def record_run(run: dict, parameters: dict, manifest: pd.DataFrame, seed: int,
 
 
 def write_report(metrics: dict, analysis: dict, model_inputs: ModelInputs, parameters: dict,
-                 quarantine: pd.DataFrame, record: dict, *figures: go.Figure) -> str:
-    """The run on one self-contained HTML page: metrics, plots, data, record, parameters."""
+                 quarantine: pd.DataFrame, record: dict, search: dict, search_figure: go.Figure,
+                 *figures: go.Figure) -> str:
+    """The run on one self-contained HTML page: metrics, plots (the search's when one ran),
+    data, record, parameters."""
+    shown = [*figures, search_figure] if search["trials"] else list(figures)
     return render_report(
         title=f"{metrics['fusion']} fusion over {', '.join(metrics['modalities'])}",
         subtitle=f"run {record['run_id']}: test accuracy {metrics['accuracy']:.4f} on "
                  f"{metrics['n_samples']} samples",
-        parameters=parameters, model_inputs=model_inputs, figures=list(figures),
+        parameters=parameters, model_inputs=model_inputs, figures=shown,
         metrics=metrics, analysis=analysis, quarantined=len(quarantine), record=record)

@@ -9,7 +9,7 @@ from kedro.pipeline import Pipeline, node
 from multimodal_fusion.evaluation.scoring import predict_test_split, score_test_split
 from multimodal_fusion.evaluation.summary import train_summary
 
-from .nodes import analyse_modalities, plot_run, record_run, write_report
+from .nodes import analyse_modalities, plot_run, plot_search, record_run, write_report
 
 PLOTS = ["training_curves_plot", "confusion_plot", "reliability_plot", "contributions_plot",
          "robustness_plot"]
@@ -33,11 +33,14 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs="modality_analysis", name="analyse_modalities"),
         node(plot_run, inputs=["training_history", "metrics", "modality_analysis"],
              outputs=PLOTS, name="plot_run"),
+        node(plot_search, inputs="hyperparameter_search", outputs="search_plot",
+             name="plot_search"),
         node(record_run, inputs=["run_context", "parameters", "split_manifest", "params:seed",
                                  "metrics"],
              outputs="run_record", name="record_run"),
         node(write_report, inputs=["metrics", "modality_analysis", "model_inputs", "parameters",
-                                   "quarantine_report", "run_record", *PLOTS],
+                                   "quarantine_report", "run_record", "hyperparameter_search",
+                                   "search_plot", *PLOTS],
              outputs="run_report", name="write_report"),
         node(train_summary, inputs=["metrics", "modality_analysis", "reference_metrics"],
              outputs="train_summary", name="summarise_run"),

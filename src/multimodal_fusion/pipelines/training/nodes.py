@@ -11,7 +11,7 @@ from multimodal_fusion.modalities import extraction_faults
 from multimodal_fusion.modalities.common import FeatureTable
 from multimodal_fusion.models.inputs import ModelInputs, assemble_model_inputs
 from multimodal_fusion.serving.inference import RECIPE, feature_recipe
-from multimodal_fusion.training.strategies import train
+from multimodal_fusion.training.strategies import search_hyperparameters, train_or_take_searched
 
 
 def build_model_inputs(manifest: pd.DataFrame, **features: FeatureTable) -> ModelInputs:
@@ -43,11 +43,18 @@ def collect_feature_recipe(**parts: dict) -> dict[str, dict]:
     return {"settings": settings, "fitted": fitted}
 
 
-def train_model(model_inputs: ModelInputs, settings: dict, seed: int,
-                recipe: dict) -> tuple[nn.Module, list[dict]]:
-    """Build the classifier for these inputs and fit it with early stopping; it keeps the
-    recipe of the inputs it reads, so inference makes them the same way."""
-    model, history = train(model_inputs, settings, seed)
+def search_settings(model_inputs: ModelInputs, settings: dict, seed: int) -> dict:
+    """The hyperparameter search's study on validation (`training.search`): its trials, its
+    best trial's settings and what mattered; or why none ran."""
+    return search_hyperparameters(model_inputs, settings, seed)
+
+
+def train_model(model_inputs: ModelInputs, settings: dict, seed: int, recipe: dict,
+                search: dict) -> tuple[nn.Module, list[dict]]:
+    """Build the classifier for these inputs and fit it with early stopping (or take the
+    search's best trial); it keeps the recipe of the inputs it reads, so inference makes
+    them the same way."""
+    model, history = train_or_take_searched(model_inputs, settings, seed, search)
     model.spec[RECIPE] = feature_recipe(recipe["settings"], recipe["fitted"],
                                         list(model.spec["modalities"]))
     return model, history

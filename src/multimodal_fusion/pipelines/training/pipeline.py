@@ -8,6 +8,7 @@ from .nodes import (
     build_model_inputs,
     collect_feature_recipe,
     report_quarantine,
+    search_settings,
     train_model,
     train_reference,
 )
@@ -33,8 +34,10 @@ def create_pipeline(**kwargs) -> Pipeline:
     return model_inputs_pipeline() + Pipeline([
         node(collect_feature_recipe, inputs=recipe, outputs="feature_recipe",
              name="collect_feature_recipe"),
+        node(search_settings, inputs=["model_inputs", "params:training", "params:seed"],
+             outputs="hyperparameter_search", name="search_hyperparameters"),
         node(train_model, inputs=["model_inputs", "params:training", "params:seed",
-                                  "feature_recipe"],
+                                  "feature_recipe", "hyperparameter_search"],
              outputs=["fusion_model", "training_history"], name="train_model"),
         node(train_reference, inputs=["model_inputs", "split_manifest", "manifest_demo_metadata",
                                       "params:training", "params:compare", "params:evaluation",
