@@ -23,7 +23,9 @@ from multimodal_fusion.orchestration import OrchestrationSettings
 from multimodal_fusion.serving.requests import ServingSettings
 from multimodal_fusion.training.auto import AutoSettings
 from multimodal_fusion.training.engine import FitSettings, TrainingGroups
+from multimodal_fusion.training.ensemble import EnsembleSettings
 from multimodal_fusion.training.linear import LinearSettings
+from multimodal_fusion.training.search import SearchSettings
 from multimodal_fusion.training.strategies import FUSION, STRATEGIES, of_kind
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "multimodal_fusion"
@@ -33,6 +35,8 @@ GROUPS = [
     (FitSettings, "training.fit", {}),
     (AutoSettings, "training.auto", {}),
     (LinearSettings, "training.linear", {}),
+    (SearchSettings, "training.search", {}),
+    (EnsembleSettings, "training.ensemble", {}),
     (ModelSettings, "training.model", {}),
     (DemoSettings, "demo_data", {"seed": 0}),
     (ExtractionSettings, "extraction", {}),
@@ -116,7 +120,10 @@ def test_a_preset_sets_its_bundle_and_an_unknown_one_is_named():
     fast, best = parameters("fast"), parameters("best")
     assert fast["image"]["features"]["encoder"] == "small_cnn"
     assert fast["image"]["preprocessing"]["size"] == 32
-    assert best["training"]["model"]["fusion"] == "auto"
+    assert best["training"]["model"]["fusion"] == "late"
+    assert best["training"]["search"]["n_trials"] == 20
+    assert best["training"]["search"]["keep"] == "ensemble"
+    assert parameters()["training"]["search"]["n_trials"] == 0
     assert parameters()["preset"] == "default"
     with pytest.raises(Exception, match="preset 'fsat' is not one of fast, default, best"):
         parameters("fsat")

@@ -71,3 +71,26 @@ def test_the_exported_file_carries_the_spec_and_takes_any_batch_size():
                       if i.name in MODALITIES else np.zeros(7, bool))
              for i in session.get_inputs()}
     assert session.run([OUTPUT], feeds)[0].shape == (7, 3)
+
+
+def test_an_ensemble_exports_with_the_probabilities_of_its_weighted_members():
+    members = [trained_looking(fusion) for fusion in ("late", "linear_early", "concat")]
+    first = members[0].spec
+    ensemble = build_model({"fusion": "ensemble", "classes": first["classes"],
+                            "modalities": first["modalities"],
+                            "members": [m.spec for m in members], "weights": [0.5, 0.3, 0.2]})
+    for member, trained in zip(ensemble.members, members, strict=True):
+        member.load_state_dict(trained.state_dict())
+    session = onnxruntime.InferenceSession(export_onnx(ensemble.eval()))
+    rng = np.random.default_rng(2)
+    inputs = {m: rng.normal(size=(5, *s["input_shape"])).astype(np.float32)
+              for m, s in MODALITIES.items()}
+    present = {m: rng.random(5) > 0.3 for m in MODALITIES}
+    (exported,) = session.run([OUTPUT], {**inputs, **{f"{m}_present": present[m]
+                                                      for m in MODALITIES}})
+    torch_inputs = ({m: torch.from_numpy(v) for m, v in inputs.items()},
+                    {m: torch.from_numpy(v) for m, v in present.items()})
+    with torch.no_grad():
+        mixed = sum(weight * ProbabilityModel(member)(*torch_inputs) for weight, member
+                    in zip([0.5, 0.3, 0.2], members, strict=True))
+    np.testing.assert_allclose(exported, mixed.numpy(), atol=1e-5)

@@ -152,3 +152,24 @@ def test_the_exported_model_gives_the_stored_models_probabilities(trained):
              **{f"{m}_present": p.numpy() for m, p in batch.present.items()}}
     np.testing.assert_allclose(session.run(["probabilities"], feeds)[0],
                                predict_proba(model, batch), atol=1e-5)
+
+
+def test_an_ensemble_predicts_through_inference_as_evaluation_scored_it(trained):
+    project, samples, manifest = trained
+    run(project, "train", manifest=str(samples / "manifest.csv"),
+        training={"model": {"fusion": "ensemble"},
+                  "ensemble": {"members": ["concat", "late", "linear_late"], "rounds": 5},
+                  "fit": {"max_epochs": 3, "patience": 3, "batch_size": 16,
+                          "checkpoint_dir": None}})
+    model, inputs = load(project, "fusion_model"), load(project, "model_inputs")
+    assert model.spec["fusion"] == "ensemble" and model.spec["ensemble"]["members"]
+    split = load(project, "split_manifest")
+    test_ids = split.loc[split["split"] == "test", "sample_id"].tolist()
+    manifest[manifest["sample_id"].isin(test_ids)].drop(columns=["label"]).to_csv(
+        samples / "new.csv", index=False)
+    run(project, "inference", manifest=str(samples / "new.csv"))
+    predictions = load(project, "predictions").set_index("sample_id")
+    order = inputs["sample_id"][inputs["split"] == "test"]
+    np.testing.assert_allclose(
+        predictions.loc[order, [f"probability_{c}" for c in model.spec["classes"]]].to_numpy(),
+        predict_proba(model, batch_for_split(inputs, "test", model.spec)), atol=1e-6)

@@ -22,8 +22,9 @@ def search_settings(folder, **search) -> dict:
     """Toy-sized training with a search of `search` (eight trials by default) in `folder`."""
     return training_settings({
         "model": {"fusion": "concat", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
-        "search": {"n_trials": 8, "strategies": ["concat", "late", "weighted_sum"],
-                   "hidden_dim": [16, 32], "startup_trials": 2, "prune_after_epochs": 1,
+        "search": {"n_trials": 8, "keep": "best",
+                   "strategies": ["concat", "late", "weighted_sum"], "hidden_dim": [16, 32],
+                   "startup_trials": 2, "prune_after_epochs": 1,
                    "folder": str(folder / "search"), **search},
         "fit": {"max_epochs": 6, "patience": 3, "batch_size": 32, "device": "cpu",
                 "checkpoint_dir": str(folder / "checkpoints")}})
@@ -63,6 +64,23 @@ def test_a_search_starts_from_the_users_settings_prunes_and_keeps_its_best_model
     again, _ = train(image_toy_inputs(), record["best_settings"], 0)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                   again.state_dict().values(), strict=True))
+
+
+def test_keeping_an_ensemble_of_the_trials_is_never_worse_on_validation_than_the_best(
+        tmp_path, caplog):
+    settings = search_settings(tmp_path, n_trials=6)
+    record = search_hyperparameters(image_toy_inputs(), settings, 0)
+    kept = search_settings(tmp_path, n_trials=6, keep="ensemble")
+    again = search_hyperparameters(image_toy_inputs(), kept, 0)
+    assert again["study"] == record["study"], "what is kept changes no trial"
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        model, history = train_or_take_searched(image_toy_inputs(), kept, 0, again)
+    assert "train samples" not in caplog.text, "every trial's model comes from the store"
+    assert model.spec["fusion"] == "ensemble" and model.spec["search"]["keep"] == "ensemble"
+    completed = [t for t in record["trials"] if t["state"] == "complete"]
+    assert len(model.spec["ensemble"]["candidates"]) == len(completed)
+    assert max(epoch["val_macro_f1"] for epoch in history) >= record["best"]["value"]
 
 
 def test_a_rerun_resumes_the_study_and_a_larger_budget_extends_it(tmp_path, caplog):

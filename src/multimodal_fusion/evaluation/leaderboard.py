@@ -6,7 +6,7 @@ from __future__ import annotations
 def leaderboard_rows(metrics_by_strategy: dict[str, dict]) -> list[dict]:
     """One row per strategy, best test macro-F1 first, with its kind, accuracy and cost.
 
-    Each record says its kind (fusion, auto, linear reference, unimodal); records of
+    Each record says its kind (fusion, auto, ensemble, linear reference, unimodal); records of
     strategies that were skipped (not selected, or a baseline whose modality the data
     lacks) come last, unranked, with the reason.
     """

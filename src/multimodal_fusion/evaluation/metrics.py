@@ -91,11 +91,12 @@ def by_presence(labels: np.ndarray, predicted: np.ndarray,
 
 
 def run_summary(spec: dict, n_parameters: int, history: list[dict]) -> dict:
-    """What was trained and what it cost: strategy (and auto's or the search's record), modalities,
-    parameters, epochs, training seconds and the validation macro-F1 of the kept weights."""
+    """What was trained and what it cost: strategy (and the record of auto, the search or the
+    ensemble), modalities, parameters, epochs, training seconds and the validation macro-F1
+    of the kept weights."""
     return {
         "fusion": spec["fusion"],
-        **{key: spec[key] for key in ("auto", "search") if key in spec},
+        **{key: spec[key] for key in ("auto", "search", "ensemble") if key in spec},
         "modalities": sorted(spec["modalities"]),
         "n_parameters": n_parameters,
         "epochs": len(history),

@@ -11,8 +11,8 @@ from plotly.subplots import make_subplots
 
 TEMPLATE = "plotly_white"
 # The leaderboard's colour for each kind of strategy.
-KIND_COLOURS = {"fusion": "#1f77b4", "auto": "#2ca02c", "linear reference": "#ff7f0e",
-                "unimodal": "#9e9e9e"}
+KIND_COLOURS = {"fusion": "#1f77b4", "auto": "#2ca02c", "ensemble": "#9467bd",
+                "linear reference": "#ff7f0e", "unimodal": "#9e9e9e"}
 
 
 def training_curves(history: list[dict]) -> go.Figure:
@@ -92,7 +92,8 @@ def robustness_chart(analysis: dict) -> go.Figure:
 
 def leaderboard_chart(rows: list[dict]) -> go.Figure:
     """Test macro-F1 per strategy, best on top, coloured by kind: fusion strategies in blue,
-    auto's choice in green, linear references in orange, unimodal baselines in grey."""
+    auto's choice in green, ensembles in purple, linear references in orange, unimodal
+    baselines in grey."""
     ranked = [row for row in rows if row["rank"] is not None][::-1]
     figure = go.Figure()
     for kind in dict.fromkeys(row["kind"] for row in ranked):

@@ -97,6 +97,7 @@ class TrainingGroups:
     auto: dict | None
     linear: dict
     search: dict
+    ensemble: dict | None
 
 
 def seed_everything(seed: int) -> None:

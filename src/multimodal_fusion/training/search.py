@@ -14,7 +14,8 @@ on the trials finished before it, never on how many processes the study took, so
 killed mid-trial and run again ends as one that ran through. The trial that was running
 when its process died is run again with the same parameters, resuming its training from
 the last epoch's checkpoint. Completed trials' models are kept in a training store, so the
-best one is loaded, not trained again.
+model kept after the search (`keep`: the best trial's, or an ensemble of every completed
+trial weighted by greedy selection on validation) is loaded, not trained again.
 """
 
 from __future__ import annotations
@@ -43,8 +44,12 @@ STUDIES, TRAININGS, LOCK = "studies.sqlite", "trainings", "search.lock"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trains one strategy as the registry does, through a store: (inputs, settings, seed, store).
 StoredTrainer = Callable[[ModelInputs, dict, int, TrainingStore], Result]
-# Settings that only bound the search; changing them continues the same study.
-BUDGET_KEYS = ("n_trials", "timeout_minutes")
+# Search settings that change no trial (its budget, what is kept after); changing them
+# continues the same study.
+NOT_IN_STUDY = ("n_trials", "timeout_minutes", "keep")
+# The training groups a trial depends on; the others (auto, ensemble) shape no trial.
+TRIAL_GROUPS = ("model", "fit", "linear")
+KEPT = ("best", "ensemble")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class SearchSettings:
     hidden_dim: tuple[int, ...] | list[int]
     startup_trials: int
     prune_after_epochs: int
+    keep: str
     folder: str
 
     def __post_init__(self) -> None:
@@ -77,6 +83,8 @@ class SearchSettings:
                                  f"0 {'<' if name in LOG_SCALED else '<='} low <= high")
         if not self.hidden_dim:
             raise ValueError("training.search.hidden_dim: list one or more widths")
+        if self.keep not in KEPT:
+            raise ValueError(f"training.search.keep {self.keep!r}: choose best or ensemble")
 
 
 LOG_SCALED = ("learning_rate", "weight_decay")
@@ -100,13 +108,23 @@ def suggest(trial: Trial, search: SearchSettings) -> dict:
 
 
 def trial_settings(settings: dict, params: dict) -> dict:
-    """The training settings with a trial's parameters in their groups."""
-    return {**settings,
-            "model": {**settings["model"], "fusion": params["strategy"],
+    """The training settings of a trial: its parameters in their groups, and only what
+    shapes a trial besides (`study_settings`), so that its training, stored under a
+    fingerprint of its settings, is found again whatever else changed."""
+    shaping = study_settings(settings)
+    return {**shaping, "auto": None, "ensemble": None,
+            "model": {**shaping["model"], "fusion": params["strategy"],
                       "dropout": params["dropout"], "hidden_dim": params["hidden_dim"]},
-            "fit": {**settings["fit"], "learning_rate": params["learning_rate"],
+            "fit": {**shaping["fit"], "learning_rate": params["learning_rate"],
                     "weight_decay": params["weight_decay"],
                     "modality_dropout": params["modality_dropout"]}}
+
+
+def study_settings(settings: dict) -> dict:
+    """The training settings a study's trials depend on: the groups that shape a trial and
+    the search's space, not its budget or what is kept after it."""
+    search = {k: v for k, v in settings["search"].items() if k not in NOT_IN_STUDY}
+    return {group: settings[group] for group in TRIAL_GROUPS} | {"search": search}
 
 
 def own_parameters(settings: dict, search: SearchSettings) -> dict:
@@ -162,8 +180,7 @@ class TrialSeededSampler(BaseSampler):
 def study_name(model_inputs: ModelInputs, settings: dict, seed: int) -> str:
     """A fingerprint of what a study's trials depend on; its budget is left out, so a
     larger budget continues the same study."""
-    search = {k: v for k, v in settings["search"].items() if k not in BUDGET_KEYS}
-    return f"search-{run_key({}, {**settings, 'search': search}, seed, model_inputs)}"
+    return f"search-{run_key({}, study_settings(settings), seed, model_inputs)}"
 
 
 def open_study(folder: Path, name: str, seed: int, search: SearchSettings) -> optuna.Study:
@@ -269,7 +286,8 @@ def search_record(study: optuna.Study, search: SearchSettings, settings: dict,
     best = study.best_trial
     return {"study": study.study_name, "storage": str(folder / STUDIES),
             "n_trials": search.n_trials, "timeout_minutes": search.timeout_minutes,
-            "trials": trials, "pruned": sum(t["state"] == "pruned" for t in trials),
+            "keep": search.keep, "trials": trials,
+            "pruned": sum(t["state"] == "pruned" for t in trials),
             "seconds": seconds_spent(study), "importance": importance(study),
             "best": {"number": best.number, "value": best.value, "params": best.params},
             "best_settings": trial_settings(settings, best.params)}
@@ -307,13 +325,32 @@ def run_search(model_inputs: ModelInputs, settings: dict, seed: int, train: Stor
     return record
 
 
+def search_summary(record: dict) -> dict:
+    """What a model's spec keeps of the search that chose it."""
+    return {key: record[key] for key in (
+        "study", "n_trials", "timeout_minutes", "keep", "pruned", "seconds", "best")} | {
+        "trials": len(record["trials"])}
+
+
+def store_of(record: dict, build: Callable[[dict], nn.Module]) -> TrainingStore:
+    """The store that keeps the models of a search's completed trials."""
+    return TrainingStore(Path(record["storage"]).parent / TRAININGS, build)
+
+
 def best_model(model_inputs: ModelInputs, record: dict, seed: int, train: StoredTrainer,
                build: Callable[[dict], nn.Module]) -> Result:
     """The best trial's model, kept in the search's store (trained again only if it is gone),
     its spec recording the search."""
-    store = TrainingStore(Path(record["storage"]).parent / TRAININGS, build)
-    model, history = train(model_inputs, record["best_settings"], seed, store)
-    model.spec["search"] = {key: record[key] for key in (
-        "study", "n_trials", "timeout_minutes", "pruned", "seconds", "best")} | {
-        "trials": len(record["trials"])}
+    model, history = train(model_inputs, record["best_settings"], seed, store_of(record, build))
+    model.spec["search"] = search_summary(record)
     return model, history
+
+
+def trial_models(model_inputs: ModelInputs, record: dict, settings: dict, seed: int,
+                 train: StoredTrainer, build: Callable[[dict], nn.Module]) -> dict[str, Result]:
+    """Every completed trial's model from the search's store, named by trial, for an
+    ensemble to choose among."""
+    store = store_of(record, build)
+    return {f"trial {t['number']} ({t['params']['strategy']})":
+            train(model_inputs, trial_settings(settings, t["params"]), seed, store)
+            for t in record["trials"] if t["state"] == "complete"}

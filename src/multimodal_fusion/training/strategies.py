@@ -8,7 +8,9 @@ Four kinds of strategy share one namespace of names:
   modality alone, so its model never sees the others;
 - `linear reference`: logistic regressions on cheap fixed vectors (`models.linear`), fitted
   with scikit-learn, which every comparison carries;
-- `auto`: the best of `training.auto.candidates` on validation; its model is the winner's.
+- `auto`: the best of `training.auto.candidates` on validation; its model is the winner's;
+- `ensemble`: trained members weighted by greedy selection on validation
+  (`training.ensemble`); its model holds the members it kept.
 
 A hyperparameter search (`training.search`, `search_hyperparameters`) draws its trials'
 strategies from these names and trains each through `train`.
@@ -38,17 +40,26 @@ from multimodal_fusion.fusion.transformer import TransformerFusion
 from multimodal_fusion.fusion.weighted import AttentionFusion, GatedFusion, WeightedSumFusion
 from multimodal_fusion.modalities import modality_names
 from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.models.ensemble import EnsembleClassifier
 from multimodal_fusion.models.inputs import ModelInputs, ModelSettings, modalities_of, model_spec
 from multimodal_fusion.models.linear import LinearEarly, LinearLate
 from multimodal_fusion.training.auto import AutoSettings, Trainer, choose_and_fit
 from multimodal_fusion.training.distributed import current_cluster
 from multimodal_fusion.training.engine import TrainingGroups, fit_network, seed_everything
+from multimodal_fusion.training.ensemble import ensemble_of, ensemble_settings, train_members
 from multimodal_fusion.training.linear import fit_linear_reference
 from multimodal_fusion.training.reuse import Result, TrainingStore
-from multimodal_fusion.training.search import SearchSettings, best_model, run_search
+from multimodal_fusion.training.search import (
+    SearchSettings,
+    best_model,
+    run_search,
+    search_summary,
+    trial_models,
+)
 
 logger = logging.getLogger(__name__)
-FUSION, UNIMODAL, LINEAR, AUTO = "fusion", "unimodal", "linear reference", "auto"
+FUSION, UNIMODAL, LINEAR, AUTO, ENSEMBLE = ("fusion", "unimodal", "linear reference", "auto",
+                                            "ensemble")
 OPTIONS_WHERE = "training.model.fusion_options"
 # torch draws initial weights, dropout and augmentation from one generator per process, so
 # two trainings in threads of one process (Kedro's ThreadRunner) would draw from each other's
@@ -119,6 +130,16 @@ def fit_auto(strategy: Strategy, model_inputs: ModelInputs, settings: dict, seed
     return choose_and_fit(model_inputs, settings, seed, train)
 
 
+def fit_ensemble(strategy: Strategy, model_inputs: ModelInputs, settings: dict, seed: int,
+                 train: Trainer) -> Result:
+    """The members trained with `train`, then weighted by greedy selection on validation."""
+    chosen = ensemble_settings(settings)
+    for member in chosen.members:
+        named(member, "training.ensemble.members")
+    return ensemble_of(train_members(model_inputs, settings, seed, train), model_inputs,
+                       chosen.rounds, strategy.model)
+
+
 # The strategies one adds to: a fusion strategy is its module in fusion/ and a line here.
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     network("concat", ConcatFusion),
@@ -131,6 +152,8 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     network("low_rank", LowRankFusion),
     network("late", LateFusion),
     Strategy("auto", AUTO, fit=fit_auto),
+    Strategy("ensemble", ENSEMBLE, fit=fit_ensemble,
+             model=lambda spec: EnsembleClassifier(spec, build_model)),
     linear("linear_early", LinearEarly),
     linear("linear_late", LinearLate),
 )}
@@ -216,8 +239,16 @@ def search_hyperparameters(model_inputs: ModelInputs, settings: dict, seed: int)
 
 def train_or_take_searched(model_inputs: ModelInputs, settings: dict, seed: int,
                            search: dict) -> Result:
-    """The best trial's model when a search ran (its training kept, not run again), else
+    """After a search, what `training.search.keep` names: its best trial's model or the
+    ensemble of its completed trials (their trainings kept, not run again); without one,
     the strategy `settings` names, trained."""
     if not search["trials"]:
         return train(model_inputs, settings, seed)
-    return best_model(model_inputs, search, seed, train, build_model)
+    if search["keep"] == "best":
+        return best_model(model_inputs, search, seed, train, build_model)
+    model, history = ensemble_of(trial_models(model_inputs, search, settings, seed, train,
+                                              build_model),
+                                 model_inputs, ensemble_settings(settings).rounds,
+                                 named("ensemble").model)
+    model.spec["search"] = search_summary(search)
+    return model, history
