@@ -27,6 +27,16 @@ def test_train_reads_the_model_against_its_best_single_modality_and_the_referenc
     alone = train_summary({**METRICS, "modalities": ["text"]}, {"alone": {"text": 0.9}},
                           {"fusion": None, "skipped": "evaluation.reference is null"})
     assert alone["lines"][1] == "against no linear reference (evaluation.reference is null)"
+    searched = train_summary(
+        {**METRICS, "search": {"trials": 20, "pruned": 12, "seconds": 95.4, "keep": "ensemble",
+                               "best": {"number": 7, "value": 0.93,
+                                        "params": {"strategy": "attention"}}}},
+        {"alone": {"text": 0.9}}, {"fusion": "linear_late", "accuracy": 0.95})
+    assert searched["lines"][2:] == [
+        "the linear reference linear_late beats this model on test: on this data the neural "
+        "fusion does not earn its cost",
+        "chosen by a search of 20 trials (12 pruned, 95 s): kept ensemble, best trial 7 "
+        "(attention) at validation macro-F1 0.9300"]
 
 
 def test_compare_evaluate_and_inference_say_their_own_result():
@@ -35,6 +45,10 @@ def test_compare_evaluate_and_inference_say_their_own_result():
     assert compare_summary(rows)["lines"] == [
         "1 strategies compared by test macro-F1; best:",
         "  1. late (fusion): macro-F1 0.9000, accuracy 0.9100"]
+    linear_first = [{**rows[0], "strategy": "linear_late", "kind": "linear reference"}]
+    assert compare_summary(linear_first)["lines"][-1] == (
+        "a linear reference (linear_late) ranks first: on this data no neural fusion earns "
+        "its cost")
     assert evaluate_summary({"reproduced": True, "differences": []}, METRICS)["lines"] == [
         "late model re-evaluated: test accuracy 0.9111; it reproduces its stored metrics exactly"]
     predictions = pd.DataFrame({"predicted": ["a"] * 3 + ["b"]})

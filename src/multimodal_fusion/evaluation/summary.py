@@ -39,8 +39,17 @@ def train_summary(metrics: dict, analysis: dict, reference: dict) -> Summary:
         against.append(f"no linear reference ({reference['skipped']})")
     else:
         against.append(f"{reference['fusion']} {reference['accuracy']:.4f} (linear reference)")
-    return summary(lines + [f"against {'; '.join(against)}"],
-                   ["fusion_model", "run_report", "metrics"])
+    lines.append(f"against {'; '.join(against)}")
+    if "skipped" not in reference and reference["accuracy"] > metrics["accuracy"]:
+        lines.append(f"the linear reference {reference['fusion']} beats this model on test: "
+                     "on this data the neural fusion does not earn its cost")
+    if "search" in metrics:
+        search = metrics["search"]
+        lines.append(f"chosen by a search of {search['trials']} trials ({search['pruned']} "
+                     f"pruned, {search['seconds']:.0f} s): kept {search['keep']}, best trial "
+                     f"{search['best']['number']} ({search['best']['params']['strategy']}) "
+                     f"at validation macro-F1 {search['best']['value']:.4f}")
+    return summary(lines, ["fusion_model", "run_report", "metrics"])
 
 
 def compare_summary(rows: list[dict]) -> Summary:
@@ -49,6 +58,9 @@ def compare_summary(rows: list[dict]) -> Summary:
     lines = [f"{len(ranked)} strategies compared by test macro-F1; best:"] + [
         f"  {row['rank']}. {row['strategy']} ({row['kind']}): macro-F1 {row['macro_f1']:.4f},"
         f" accuracy {row['accuracy']:.4f}" for row in ranked[:3]]
+    if ranked and ranked[0]["kind"] == "linear reference":
+        lines.append(f"a linear reference ({ranked[0]['strategy']}) ranks first: on this data "
+                     "no neural fusion earns its cost")
     return summary(lines, ["leaderboard", "compare_report"])
 
 
