@@ -164,5 +164,8 @@ def test_no_trials_means_no_search_and_a_bad_space_names_its_key(tmp_path):
                                          "strategy 'concatenate'"):
         search_hyperparameters(image_toy_inputs(),
                                search_settings(tmp_path, strategies=["concatenate"]), 0)
+    with pytest.raises(ValueError, match="training.search.strategies: .* not auto or ensemble"):
+        search_hyperparameters(image_toy_inputs(),
+                               search_settings(tmp_path, strategies=["late", "ensemble"]), 0)
     with pytest.raises(SettingsError, match="training.search: unknown key 'trials'"):
         search_hyperparameters(image_toy_inputs(), search_settings(tmp_path, trials=3), 0)

@@ -50,6 +50,7 @@ NOT_IN_STUDY = ("n_trials", "timeout_minutes", "keep")
 # The training groups a trial depends on; the others (auto, ensemble) shape no trial.
 TRIAL_GROUPS = ("model", "fit", "linear")
 KEPT = ("best", "ensemble")
+LOG_SCALED = ("learning_rate", "weight_decay")
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,10 @@ class SearchSettings:
         if not isinstance(self.n_trials, int) or self.n_trials < 0:
             raise ValueError(f"training.search.n_trials {self.n_trials!r}: give 0 (no search) "
                              "or more trials")
-        if not self.strategies or "auto" in self.strategies:
+        if not self.strategies or {"auto", "ensemble"} & set(self.strategies):
             raise ValueError("training.search.strategies: list one or more strategies, not "
-                             "auto (the search chooses among them itself)")
+                             "auto or ensemble (the search chooses among them itself; "
+                             "keep: ensemble combines its trials)")
         for name in ("learning_rate", "weight_decay", "dropout", "modality_dropout"):
             low, high = range_of(self, name)
             if not 0 <= low <= high or (name in LOG_SCALED and low <= 0):
@@ -85,9 +87,6 @@ class SearchSettings:
             raise ValueError("training.search.hidden_dim: list one or more widths")
         if self.keep not in KEPT:
             raise ValueError(f"training.search.keep {self.keep!r}: choose best or ensemble")
-
-
-LOG_SCALED = ("learning_rate", "weight_decay")
 
 
 def range_of(search: SearchSettings, name: str) -> tuple[float, float]:

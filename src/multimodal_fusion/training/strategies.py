@@ -1,7 +1,7 @@
 """The strategy registry: every name `training.model.fusion` takes, with its kind, the model it
 builds and how it is fitted. No Kedro.
 
-Four kinds of strategy share one namespace of names:
+Five kinds of strategy share one namespace of names:
 - `fusion`: a fusion module (one per module in `fusion/`) between the modalities' encoders
   and a head, trained end to end by the engine;
 - `unimodal`: `<modality>_only`, one per registered modality: concatenation over that

@@ -43,7 +43,7 @@ def collect_feature_recipe(**parts: dict) -> dict[str, dict]:
     return {"settings": settings, "fitted": fitted}
 
 
-def search_settings(model_inputs: ModelInputs, settings: dict, seed: int) -> dict:
+def hyperparameter_search(model_inputs: ModelInputs, settings: dict, seed: int) -> dict:
     """The hyperparameter search's study on validation (`training.search`): its trials, its
     best trial's settings and what mattered; or why none ran."""
     return search_hyperparameters(model_inputs, settings, seed)
@@ -51,9 +51,9 @@ def search_settings(model_inputs: ModelInputs, settings: dict, seed: int) -> dic
 
 def train_model(model_inputs: ModelInputs, settings: dict, seed: int, recipe: dict,
                 search: dict) -> tuple[nn.Module, list[dict]]:
-    """Build the classifier for these inputs and fit it with early stopping (or take the
-    search's best trial); it keeps the recipe of the inputs it reads, so inference makes
-    them the same way."""
+    """Build the classifier for these inputs and fit it with early stopping (or take what
+    the search kept); it keeps the recipe of the inputs it reads, so inference makes them
+    the same way."""
     model, history = train_or_take_searched(model_inputs, settings, seed, search)
     model.spec[RECIPE] = feature_recipe(recipe["settings"], recipe["fitted"],
                                         list(model.spec["modalities"]))

@@ -7,8 +7,8 @@ from multimodal_fusion.modalities import modality_names, registered
 from .nodes import (
     build_model_inputs,
     collect_feature_recipe,
+    hyperparameter_search,
     report_quarantine,
-    search_settings,
     train_model,
     train_reference,
 )
@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return model_inputs_pipeline() + Pipeline([
         node(collect_feature_recipe, inputs=recipe, outputs="feature_recipe",
              name="collect_feature_recipe"),
-        node(search_settings, inputs=["model_inputs", "params:training", "params:seed"],
+        node(hyperparameter_search, inputs=["model_inputs", "params:training", "params:seed"],
              outputs="hyperparameter_search", name="search_hyperparameters"),
         node(train_model, inputs=["model_inputs", "params:training", "params:seed",
                                   "feature_recipe", "hyperparameter_search"],
