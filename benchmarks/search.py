@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 from suite import (
-    DATASETS,
     add_result_arguments,
+    add_suite_arguments,
     build_dataset,
+    latest_json,
     make_project,
     merged,
     nested,
@@ -39,12 +40,6 @@ from suite import (
 
 MARKERS = ("<!-- search:start -->", "<!-- search:end -->")
 CANDIDATES = ("default", "best_trial", "ensemble", "linear_early", "linear_late")
-
-
-def latest(project: Path, relative: str) -> dict:
-    """The newest version of a versioned JSON dataset of the project."""
-    version = sorted((project / relative).iterdir())[-1]
-    return json.loads((version / Path(relative).name).read_text())
 
 
 def scores(project: Path, search: dict, seed: int, parameters: dict) -> dict[str, dict]:
@@ -90,9 +85,9 @@ def run_best(dataset: str, manifest: Path, seed: int, data: Path, trials: int,
     started = time.perf_counter()
     run_kedro(project, "train", params)
     wall = time.perf_counter() - started
-    search = latest(project, "data/06_models/hyperparameter_search.json")
-    metrics = latest(project, "data/08_reporting/metrics.json")
-    parameters = latest(project, "data/06_models/run_record.json")["parameters"]
+    search = latest_json(project, "data/06_models/hyperparameter_search.json")
+    metrics = latest_json(project, "data/08_reporting/metrics.json")
+    parameters = latest_json(project, "data/06_models/run_record.json")["parameters"]
     figures = scores(project, search, seed, parameters)
     figures["ensemble"] = {"val_macro_f1": metrics["val_macro_f1"],
                            "test_accuracy": metrics["accuracy"]}
@@ -134,13 +129,10 @@ def markdown(runs: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    add_suite_arguments(parser, "training.search.prune_after_epochs=5")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--timeout-minutes", type=float, default=None,
                         help="start no trial once the trials took this long")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="parameter overrides, e.g. training.search.prune_after_epochs=5")
     add_result_arguments(parser, "search.json", "multimodal-fusion-suite")
     args = parser.parse_args()
     if args.report:

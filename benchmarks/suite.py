@@ -166,9 +166,14 @@ def run_compare(dataset: str, manifest: Path, seed: int, data: Path, strategies:
                      "training": {"fit": {"checkpoint_dir": None}}}, overrides)
     started = time.perf_counter()
     run_kedro(project, "compare", params)
-    boards = sorted((project / "data" / "08_reporting" / "leaderboard.json").iterdir())
-    rows = json.loads((boards[-1] / "leaderboard.json").read_text())
+    rows = latest_json(project, "data/08_reporting/leaderboard.json")
     return rows, time.perf_counter() - started
+
+
+def latest_json(project: Path, relative: str) -> dict | list:
+    """The newest version of a versioned JSON dataset of the project."""
+    version = sorted((project / relative).iterdir())[-1]
+    return json.loads((version / Path(relative).name).read_text())
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -227,6 +232,15 @@ def write_readme(content: str, markers: tuple[str, str] = MARKERS) -> None:
     readme.write_text(text)
 
 
+def add_suite_arguments(parser: argparse.ArgumentParser, example: str) -> None:
+    """The datasets, seeds and parameter overrides a benchmark over the suite runs;
+    `example` is an override to show in the help."""
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help=f"parameter overrides, e.g. {example}")
+
+
 def add_result_arguments(parser: argparse.ArgumentParser, output: str, data: str) -> None:
     """The options a benchmark writing a JSON and README tables shares with the others:
     where it builds its data (`data`, a folder in ~/.cache), where the JSON goes (`output`
@@ -242,12 +256,9 @@ def add_result_arguments(parser: argparse.ArgumentParser, output: str, data: str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seed 42 and a few strategies")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    add_suite_arguments(parser, "training.fit.weight_decay=0.01")
     parser.add_argument("--strategies", nargs="+", default=None,
                         help="strategies to train (default: all; --quick: a few)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="parameter overrides, e.g. training.fit.weight_decay=0.01")
     add_result_arguments(parser, "suite.json", "multimodal-fusion-suite")
     args = parser.parse_args()
     if args.report:
