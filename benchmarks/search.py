@@ -7,13 +7,17 @@ Run from the project's root with the project's environment:
     python benchmarks/search.py --report benchmarks/search.json --readme
 
 Each (dataset, seed) runs the real `train` pipeline through Kedro with the `best` preset
-(a search of --trials trials, starting no trial after --timeout-minutes of trials, then the
-ensemble of its completed trials), in the suite's project folder for that dataset with the
-suite's feature cache. The study's first trial is the default settings trained as `train`
-trains them, so one run gives, on validation (what is chosen on) and on test (for the
-record): the default (trial 0), the search's best trial, the ensemble of its trials
-(the run's model), and `linear_early` and `linear_late` trained on the same split. The
-trials' models come from the search's store, so nothing is trained twice.
+(a search of --trials trials, starting no trial after --timeout-minutes of trials, then its
+finalists cross-fitted and the ensemble of them chosen out of fold), in the suite's
+project folder for that dataset with the suite's feature cache. The study's first trial is
+the default settings trained as `train` trains them, so one run gives, on validation (what
+is chosen on: out of fold for the cross-fitted ones) and on test (for the record): the
+default (trial 0); the search's best trial and the ensemble of its trials, both chosen on
+the validation split (today's rule); the bag of the default's fold models; the bag of the
+finalist best out of fold; the ensemble chosen out of fold (the run's model); and
+`linear_early` and `linear_late` trained on the same split. The trials' and folds' models
+come from the search's stores, so nothing is trained twice. The JSON is written after
+every run, so a run cut short keeps what it finished.
 """
 
 from __future__ import annotations
@@ -39,27 +43,49 @@ from suite import (
 )
 
 MARKERS = ("<!-- search:start -->", "<!-- search:end -->")
-CANDIDATES = ("default", "best_trial", "ensemble", "linear_early", "linear_late")
+CANDIDATES = ("default", "best_trial", "ensemble", "default_bag", "cv_best", "cv_ensemble",
+              "linear_early", "linear_late")
 
 
 def scores(project: Path, search: dict, seed: int, parameters: dict) -> dict[str, dict]:
-    """Validation macro-F1 and test accuracy of each candidate but the ensemble, its model
-    taken from the search's store (linear references trained: seconds)."""
+    """Validation macro-F1 (out of fold for the cross-fitted ones) and test accuracy of
+    each candidate but the run's model, their trainings taken from the search's stores
+    (linear references trained: seconds)."""
     from multimodal_fusion.core.npz import read_npz
     from multimodal_fusion.models.inputs import batch_for_split, split_labels
     from multimodal_fusion.models.predict import predict_proba
     from multimodal_fusion.training.auto import with_fusion
+    from multimodal_fusion.training.crossfit import bag_of_best, fold_stores
+    from multimodal_fusion.training.ensemble import ensemble_of
     from multimodal_fusion.training.reuse import TrainingStore
-    from multimodal_fusion.training.search import trial_settings
-    from multimodal_fusion.training.strategies import build_model, train
+    from multimodal_fusion.training.search import (
+        CROSSFIT,
+        TRAININGS,
+        finalists,
+        stands_for,
+        trial_models,
+        trial_name,
+        trial_settings,
+    )
+    from multimodal_fusion.training.strategies import build_model, named, train
 
     inputs = read_npz(project / "data/05_model_input/model_inputs.npz")
-    store = TrainingStore(Path(search["storage"]).parent / "trainings", build_model)
+    folder = Path(search["storage"]).parent
+    store = TrainingStore(folder / TRAININGS, build_model)
     settings = parameters["training"]
+    rounds = settings["ensemble"]["rounds"]
+    first = next(t for t in search["trials"] if stands_for(t) == 0)
+    offered = finalists(search, settings)
+    stores = fold_stores(folder / CROSSFIT, search["folds"], build_model)
+    bag = named("ensemble").model
     trained = {
-        "default": train(inputs, trial_settings(settings, search["trials"][0]["params"]), seed,
-                         store),
+        "default": train(inputs, trial_settings(settings, first["params"]), seed, store),
         "best_trial": train(inputs, search["best_settings"], seed, store),
+        "ensemble": ensemble_of(trial_models(inputs, search, settings, seed, train,
+                                             build_model), inputs, rounds, bag),
+        "default_bag": bag_of_best(inputs, {trial_name(first): offered[trial_name(first)]},
+                                   seed, train, stores, 1, bag),
+        "cv_best": bag_of_best(inputs, offered, seed, train, stores, 1, bag),
         **{name: train(inputs, with_fusion(settings, name), seed)
            for name in ("linear_early", "linear_late")}}
     out = {}
@@ -89,8 +115,8 @@ def run_best(dataset: str, manifest: Path, seed: int, data: Path, trials: int,
     metrics = latest_json(project, "data/08_reporting/metrics.json")
     parameters = latest_json(project, "data/06_models/run_record.json")["parameters"]
     figures = scores(project, search, seed, parameters)
-    figures["ensemble"] = {"val_macro_f1": metrics["val_macro_f1"],
-                           "test_accuracy": metrics["accuracy"]}
+    figures["cv_ensemble"] = {"val_macro_f1": metrics["val_macro_f1"],
+                              "test_accuracy": metrics["accuracy"]}
     return {"dataset": dataset, "seed": seed, "wall_seconds": wall,
             "search_seconds": search["seconds"], "trials": len(search["trials"]),
             "pruned": search["pruned"], "best": search["best"],
@@ -138,16 +164,15 @@ def main() -> None:
     if args.report:
         result = json.loads(args.report.read_text())
     else:
-        runs = []
+        result = {"machine": platform.platform(), "trials": args.trials,
+                  "timeout_minutes": args.timeout_minutes, "overrides": args.set, "runs": []}
         for dataset in args.datasets:
             manifest = build_dataset(dataset, args.data)
             for seed in args.seeds:
-                runs.append(run_best(dataset, manifest, seed, args.data, args.trials,
-                                     args.timeout_minutes, nested(args.set)))
-                print(json.dumps(runs[-1]["candidates"]), flush=True)
-        result = {"machine": platform.platform(), "trials": args.trials,
-                  "timeout_minutes": args.timeout_minutes, "overrides": args.set, "runs": runs}
-        args.output.write_text(json.dumps(result, indent=2))
+                result["runs"].append(run_best(dataset, manifest, seed, args.data, args.trials,
+                                               args.timeout_minutes, nested(args.set)))
+                print(json.dumps(result["runs"][-1]["candidates"]), flush=True)
+                args.output.write_text(json.dumps(result, indent=2))
     table = markdown(result["runs"])
     print(table)
     if args.readme:

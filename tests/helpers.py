@@ -201,3 +201,15 @@ def run_small(project: Path, pipeline: str, load_versions: dict | None = None, *
     params["compare"] = {"trainings": str(project / "trainings"), **params.get("compare", {})}
     with KedroSession.create(project_path=project, runtime_params=params) as session:
         session.run(pipeline_names=pipeline.split(","), load_versions=load_versions or {})
+
+
+def search_settings(folder, **search) -> dict:
+    """Toy-sized training with a search of `search` (eight trials by default) in `folder`."""
+    return training_settings({
+        "model": {"fusion": "concat", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
+        "search": {"n_trials": 8, "keep": "best",
+                   "strategies": ["concat", "late", "weighted_sum"], "hidden_dim": [16, 32],
+                   "startup_trials": 2, "prune_after_epochs": 1,
+                   "folder": str(folder / "search"), **search},
+        "fit": {"max_epochs": 6, "patience": 3, "batch_size": 32, "device": "cpu",
+                "checkpoint_dir": str(folder / "checkpoints")}})

@@ -37,6 +37,14 @@ def test_train_reads_the_model_against_its_best_single_modality_and_the_referenc
         "fusion does not earn its cost",
         "chosen by a search of 20 trials (12 pruned, 95 s): kept ensemble, best trial 7 "
         "(attention) at validation macro-F1 0.9300"]
+    bagged = train_summary(
+        {**METRICS, "ensemble": {"folds": 5, "members": ["trial 7 (attention)", "trial 0 (late)"],
+                                 "val_macro_f1": 0.912}},
+        {"alone": {"text": 0.9}}, {"fusion": "linear_late", "accuracy": 0.5})
+    assert bagged["lines"][2:] == [
+        "cross-fitted over 5 folds: the bag of trial 7 (attention), trial 0 (late) by "
+        "out-of-fold macro-F1 0.9120; its validation figures are not held out (its fold "
+        "models saw those samples)"]
 
 
 def test_compare_evaluate_and_inference_say_their_own_result():

@@ -9,25 +9,13 @@ import optuna
 import pytest
 import torch
 
-from helpers import REPO, image_toy_inputs, training_settings
+from helpers import REPO, image_toy_inputs, search_settings
 from multimodal_fusion.core.config import SettingsError
 from multimodal_fusion.training.strategies import (
     search_hyperparameters,
     train,
     train_or_take_searched,
 )
-
-
-def search_settings(folder, **search) -> dict:
-    """Toy-sized training with a search of `search` (eight trials by default) in `folder`."""
-    return training_settings({
-        "model": {"fusion": "concat", "embedding_dim": 8, "hidden_dim": 16, "dropout": 0.0},
-        "search": {"n_trials": 8, "keep": "best",
-                   "strategies": ["concat", "late", "weighted_sum"], "hidden_dim": [16, 32],
-                   "startup_trials": 2, "prune_after_epochs": 1,
-                   "folder": str(folder / "search"), **search},
-        "fit": {"max_epochs": 6, "patience": 3, "batch_size": 32, "device": "cpu",
-                "checkpoint_dir": str(folder / "checkpoints")}})
 
 
 def outcome(record: dict) -> list[tuple]:

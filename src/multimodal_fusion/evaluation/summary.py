@@ -49,6 +49,12 @@ def train_summary(metrics: dict, analysis: dict, reference: dict) -> Summary:
                      f"pruned, {search['seconds']:.0f} s): kept {search['keep']}, best trial "
                      f"{search['best']['number']} ({search['best']['params']['strategy']}) "
                      f"at validation macro-F1 {search['best']['value']:.4f}")
+    if "folds" in metrics.get("ensemble", {}):
+        bag = metrics["ensemble"]
+        lines.append(f"cross-fitted over {bag['folds']} folds: the bag of "
+                     f"{', '.join(bag['members'])} by out-of-fold macro-F1 "
+                     f"{bag['val_macro_f1']:.4f}; its validation figures are not held out "
+                     "(its fold models saw those samples)")
     return summary(lines, ["fusion_model", "run_report", "metrics"])
 
 

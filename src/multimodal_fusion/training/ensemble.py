@@ -52,19 +52,39 @@ def train_members(model_inputs: ModelInputs, settings: dict, seed: int,
             for name in ensemble_settings(settings).members}
 
 
+def combined(members: list[tuple[nn.Module, float]], build: Callable[[dict], nn.Module],
+             record: dict) -> nn.Module:
+    """One ensemble model of trained members and their weights, with the weights already in
+    it; `record` says how they were chosen (the spec's `ensemble`)."""
+    modalities: dict = {}
+    for model, _ in members:
+        modalities = model.spec["modalities"] | modalities
+    ensemble = build({
+        "fusion": "ensemble", "classes": members[0][0].spec["classes"],
+        "modalities": modalities, "members": [model.spec for model, _ in members],
+        "weights": [weight for _, weight in members], "ensemble": record})
+    for member, (model, _) in zip(ensemble.members, members, strict=True):
+        member.load_state_dict(model.state_dict())
+    return ensemble.eval()
+
+
+def rounds_history(scores: list[float], trained: float, selection: float) -> list[dict]:
+    """A selection's history, one entry per round (the validation macro-F1 of the ensemble
+    so far); the first round's seconds include the candidates' trainings, so the run's
+    training time is what the ensemble cost."""
+    return [{"epoch": number, "train_loss": None, "val_macro_f1": score,
+             "seconds": (trained if number == 1 else 0.0) + selection / len(scores)}
+            for number, score in enumerate(scores, start=1)]
+
+
 def ensemble_of(candidates: dict[str, Result], model_inputs: ModelInputs, rounds: int,
                 build: Callable[[dict], nn.Module]) -> Result:
-    """The greedy selection's ensemble of these trained candidates, by name.
-
-    Its history is one entry per round (the validation macro-F1 of the ensemble so far);
-    the first round's seconds include the candidates' trainings, so the run's training
-    time is what the ensemble cost.
-    """
+    """The greedy selection's ensemble of these trained candidates, by name, and its
+    history (`rounds_history`)."""
     started = time.perf_counter()
     names = list(candidates)
     models = [candidates[name][0] for name in names]
-    spec = models[0].spec
-    labels = split_labels(model_inputs, "val", spec).numpy()
+    labels = split_labels(model_inputs, "val", models[0].spec).numpy()
     probabilities = [predict_proba(model, batch_for_split(model_inputs, "val", model.spec))
                      for model in models]
     weights, scores = select_greedily(probabilities, labels, rounds)
@@ -72,24 +92,14 @@ def ensemble_of(candidates: dict[str, Result], model_inputs: ModelInputs, rounds
             in zip(names, models, weights, strict=True) if weight > 0]
     alone = {name: max(epoch["val_macro_f1"] for epoch in candidates[name][1])
              for name in names}
-    modalities = {}
-    for _, model, _ in kept:
-        modalities = model.spec["modalities"] | modalities
-    ensemble = build({
-        "fusion": "ensemble", "classes": spec["classes"], "modalities": modalities,
-        "members": [model.spec for _, model, _ in kept],
-        "weights": [weight for _, _, weight in kept],
-        "ensemble": {"candidates": alone, "members": [name for name, _, _ in kept],
-                     "weights": [weight for _, _, weight in kept], "rounds": rounds,
-                     "val_macro_f1": max(scores)}})
-    for member, (_, model, _) in zip(ensemble.members, kept, strict=True):
-        member.load_state_dict(model.state_dict())
+    ensemble = combined([(model, weight) for _, model, weight in kept], build, {
+        "candidates": alone, "members": [name for name, _, _ in kept],
+        "weights": [weight for _, _, weight in kept], "rounds": rounds,
+        "val_macro_f1": max(scores)})
     trained = sum(epoch["seconds"] for _, history in candidates.values() for epoch in history)
     selection = time.perf_counter() - started
-    history = [{"epoch": number, "train_loss": None, "val_macro_f1": score,
-                "seconds": (trained if number == 1 else 0.0) + selection / rounds}
-               for number, score in enumerate(scores, start=1)]
+    history = rounds_history(scores, trained, selection)
     logger.info("ensemble: %s, validation macro-F1 %.4f (best member alone %.4f)",
                 ", ".join(f"{name} {weight:.2f}" for name, _, weight in kept), max(scores),
                 max(alone.values()))
-    return ensemble.eval(), history
+    return ensemble, history

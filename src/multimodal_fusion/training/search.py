@@ -40,13 +40,14 @@ from multimodal_fusion.training.engine import TrainingStopped, observing_epochs
 from multimodal_fusion.training.reuse import Result, TrainingStore
 
 logger = logging.getLogger(__name__)
-STUDIES, TRAININGS, LOCK = "studies.sqlite", "trainings", "search.lock"
+STUDIES, TRAININGS, CROSSFIT, LOCK = ("studies.sqlite", "trainings", "crossfit",
+                                      "search.lock")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trains one strategy as the registry does, through a store: (inputs, settings, seed, store).
 StoredTrainer = Callable[[ModelInputs, dict, int, TrainingStore], Result]
 # Search settings that change no trial (its budget, what is kept after); changing them
 # continues the same study.
-NOT_IN_STUDY = ("n_trials", "timeout_minutes", "keep")
+NOT_IN_STUDY = ("n_trials", "timeout_minutes", "keep", "folds", "finalists")
 # The training groups a trial depends on; the others (auto, ensemble) shape no trial.
 TRIAL_GROUPS = ("model", "fit", "linear")
 KEPT = ("best", "ensemble")
@@ -68,6 +69,8 @@ class SearchSettings:
     startup_trials: int
     prune_after_epochs: int
     keep: str
+    folds: int
+    finalists: int
     folder: str
 
     def __post_init__(self) -> None:
@@ -87,6 +90,11 @@ class SearchSettings:
             raise ValueError("training.search.hidden_dim: list one or more widths")
         if self.keep not in KEPT:
             raise ValueError(f"training.search.keep {self.keep!r}: choose best or ensemble")
+        if not isinstance(self.folds, int) or self.folds < 0 or self.folds == 1:
+            raise ValueError(f"training.search.folds {self.folds!r}: give 0 (choose on the "
+                             "validation split) or 2 or more folds")
+        if not isinstance(self.finalists, int) or self.finalists < 1:
+            raise ValueError(f"training.search.finalists {self.finalists!r}: give 1 or more")
 
 
 def range_of(search: SearchSettings, name: str) -> tuple[float, float]:
@@ -285,7 +293,8 @@ def search_record(study: optuna.Study, search: SearchSettings, settings: dict,
     best = study.best_trial
     return {"study": study.study_name, "storage": str(folder / STUDIES),
             "n_trials": search.n_trials, "timeout_minutes": search.timeout_minutes,
-            "keep": search.keep, "trials": trials,
+            "keep": search.keep, "folds": search.folds, "finalists": search.finalists,
+            "trials": trials,
             "pruned": sum(t["state"] == "pruned" for t in trials),
             "seconds": seconds_spent(study), "importance": importance(study),
             "best": {"number": best.number, "value": best.value, "params": best.params},
@@ -327,7 +336,8 @@ def run_search(model_inputs: ModelInputs, settings: dict, seed: int, train: Stor
 def search_summary(record: dict) -> dict:
     """What a model's spec keeps of the search that chose it."""
     return {key: record[key] for key in (
-        "study", "n_trials", "timeout_minutes", "keep", "pruned", "seconds", "best")} | {
+        "study", "n_trials", "timeout_minutes", "keep", "folds", "pruned", "seconds",
+        "best")} | {
         "trials": len(record["trials"])}
 
 
@@ -350,6 +360,23 @@ def trial_models(model_inputs: ModelInputs, record: dict, settings: dict, seed: 
     """Every completed trial's model from the search's store, named by trial, for an
     ensemble to choose among."""
     store = store_of(record, build)
-    return {f"trial {t['number']} ({t['params']['strategy']})":
-            train(model_inputs, trial_settings(settings, t["params"]), seed, store)
+    return {trial_name(t): train(model_inputs, trial_settings(settings, t["params"]), seed, store)
             for t in record["trials"] if t["state"] == "complete"}
+
+
+def finalists(record: dict, settings: dict) -> dict[str, dict]:
+    """The settings, by trial, of the completed trials that cross-fitting ranks again: the
+    `finalists` best on validation, and the first trial (the user's settings) besides."""
+    completed = [t for t in record["trials"] if t["state"] == "complete"]
+    ranked = sorted(completed, key=lambda t: (-t["value"], t["number"]))[:record["finalists"]]
+    ranked += [t for t in completed if stands_for(t) == 0 and t not in ranked]
+    return {trial_name(t): trial_settings(settings, t["params"]) for t in ranked}
+
+
+def stands_for(trial: dict) -> int:
+    """The number of the trial this one is (itself, or the one it runs again)."""
+    return trial["number"] if trial["retry_of"] is None else trial["retry_of"]
+
+
+def trial_name(trial: dict) -> str:
+    return f"trial {trial['number']} ({trial['params']['strategy']})"

@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 
 from torch import nn
 
@@ -44,14 +45,17 @@ from multimodal_fusion.models.ensemble import EnsembleClassifier
 from multimodal_fusion.models.inputs import ModelInputs, ModelSettings, modalities_of, model_spec
 from multimodal_fusion.models.linear import LinearEarly, LinearLate
 from multimodal_fusion.training.auto import AutoSettings, Trainer, choose_and_fit
+from multimodal_fusion.training.crossfit import bag_of_best, fold_stores
 from multimodal_fusion.training.distributed import current_cluster
 from multimodal_fusion.training.engine import TrainingGroups, fit_network, seed_everything
 from multimodal_fusion.training.ensemble import ensemble_of, ensemble_settings, train_members
 from multimodal_fusion.training.linear import fit_linear_reference
 from multimodal_fusion.training.reuse import Result, TrainingStore
 from multimodal_fusion.training.search import (
+    CROSSFIT,
     SearchSettings,
     best_model,
+    finalists,
     run_search,
     search_summary,
     trial_models,
@@ -240,15 +244,23 @@ def search_hyperparameters(model_inputs: ModelInputs, settings: dict, seed: int)
 def train_or_take_searched(model_inputs: ModelInputs, settings: dict, seed: int,
                            search: dict) -> Result:
     """After a search, what `training.search.keep` names: its best trial's model or the
-    ensemble of its completed trials (their trainings kept, not run again); without one,
-    the strategy `settings` names, trained."""
+    ensemble of its completed trials (their trainings kept, not run again), chosen on the
+    validation split or, with `folds`, cross-fitted (`training.crossfit`); without a
+    search, the strategy `settings` names, trained."""
     if not search["trials"]:
         return train(model_inputs, settings, seed)
-    if search["keep"] == "best":
+    rounds = ensemble_settings(settings).rounds
+    if search["folds"]:
+        stores = fold_stores(Path(search["storage"]).parent / CROSSFIT, search["folds"],
+                             build_model)
+        model, history = bag_of_best(model_inputs, finalists(search, settings), seed, train,
+                                     stores, rounds if search["keep"] == "ensemble" else 1,
+                                     named("ensemble").model)
+    elif search["keep"] == "best":
         return best_model(model_inputs, search, seed, train, build_model)
-    model, history = ensemble_of(trial_models(model_inputs, search, settings, seed, train,
-                                              build_model),
-                                 model_inputs, ensemble_settings(settings).rounds,
-                                 named("ensemble").model)
+    else:
+        model, history = ensemble_of(trial_models(model_inputs, search, settings, seed, train,
+                                                  build_model),
+                                     model_inputs, rounds, named("ensemble").model)
     model.spec["search"] = search_summary(search)
     return model, history
