@@ -1,6 +1,7 @@
 import itertools
 import json
 
+import numpy as np
 import pytest
 import torch
 from kedro.io import DatasetError
@@ -10,6 +11,12 @@ from multimodal_fusion.fusion.concat import ConcatFusion
 from multimodal_fusion.models.classifier import MultimodalClassifier
 from multimodal_fusion.models.encoders import SmallCNN
 from multimodal_fusion.models.predict import for_inference
+from multimodal_fusion.modalities.image import (
+    ImageFeatures,
+    image_features,
+    load_efficientnet_lite0,
+)
+from multimodal_fusion.training.engine import parameter_groups
 
 MODALITIES = ("audio", "image", "text")
 SPEC = {
@@ -165,3 +172,38 @@ def test_the_inference_copy_predicts_as_the_model_and_leaves_it_to_train(model):
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in frozen.modules())
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 3
     torch.testing.assert_close(model(inputs, mask), expected, rtol=0, atol=0)
+
+
+def test_fine_tuning_continues_the_pretrained_network_and_trains_its_tail_slowly():
+    images = torch.rand(4, 3, 96, 96) * 2 - 1
+    table = {"sample_id": np.array(["a", "b", "c", "d"]), "values": images.numpy(),
+             "present": np.array([True, True, False, True]), "failed": np.array([], int),
+             "failure": np.array([], str)}
+    off = {"rotation": 0, "crop_scale": 1.0, "horizontal_flip": False, "colour_jitter": 0.0}
+    settings = ImageFeatures("efficientnet_lite0_finetuned", None, off, 32, 2, 0.1)
+    activations = image_features(table, settings)
+    assert activations["values"].shape == (4, 192, 3, 3) and not activations["values"][2].any()
+    spec = {**SPEC, "modalities": {"image": {
+        "encoder": str(activations["encoder"]), "input_shape": [192, 3, 3],
+        "standardise": False, **json.loads(str(activations["encoder_options"]))}}}
+    torch.manual_seed(0)
+    model = MultimodalClassifier(spec, ConcatFusion)
+    tail = model.encoders["image"].eval()
+    pooled = tail.head(tail.blocks[1](tail.blocks[0](torch.from_numpy(
+        activations["values"][[0]])))).mean(dim=(2, 3))
+    with torch.no_grad():
+        whole = load_efficientnet_lite0().extract_features(images[:1]).mean(dim=(2, 3))
+    torch.testing.assert_close(pooled, whole, atol=1e-4, rtol=1e-4)
+    groups = parameter_groups(model.train(), 0.01)
+    assert [group["lr"] for group in groups] == [0.01, pytest.approx(0.001)]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in tail.slow_parameters()}
+    before = [p.detach().clone() for p in tail.slow_parameters()]
+    optimiser = torch.optim.AdamW(groups, lr=0.01)
+    inputs = {"image": torch.from_numpy(activations["values"])}
+    model(inputs, {"image": torch.ones(4, dtype=torch.bool)}).sum().backward()
+    optimiser.step()
+    assert any(not torch.equal(p, b) for p, b in zip(tail.slow_parameters(), before,
+                                                       strict=True))
+    with pytest.raises(ValueError, match="finetune_blocks 17: give 1 to 16"):
+        image_features(table, ImageFeatures("efficientnet_lite0_finetuned", None, off, 32,
+                                            17, 0.1))

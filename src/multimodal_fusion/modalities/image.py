@@ -9,6 +9,7 @@ here, and travels with the tensors to the training engine, which applies it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from torch import Tensor
 from torch.nn import functional
 from torchvision.transforms import v2
 
@@ -43,8 +45,9 @@ CHANNELS = 3
 FITS = ("squash", "crop")
 FLOAT_MODES = ("F",)  # Pillow's one mode of float pixels, which can hold NaN
 HYBRID = "small_cnn+efficientnet_lite0"
-ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0", HYBRID)
-PRETRAINED = ("efficientnet_lite0", HYBRID)
+FINETUNED = "efficientnet_lite0_finetuned"
+ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0", HYBRID, FINETUNED)
+PRETRAINED = ("efficientnet_lite0", HYBRID, FINETUNED)
 PRETRAINED_BATCH = 64  # images per forward pass of EfficientNet-Lite0 on the CPU
 EFFICIENTNET_WIDTH = 1280
 
@@ -112,6 +115,8 @@ class ImageFeatures:
     weights: str | None
     augment: dict | None
     cnn_size: int
+    finetune_blocks: int
+    finetune_learning_rate_scale: float
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,9 @@ def image_features(tensors: FeatureTable, settings: ImageFeatures) -> FeatureTab
     `efficientnet_lite0` instead gives frozen pretrained features (see
     `efficientnet_lite0_features`), and `small_cnn+efficientnet_lite0` both: those features
     beside the image shrunk to `cnn_size` for a small CNN (see `cnn_and_pretrained`).
+    `efficientnet_lite0_finetuned` fine-tunes the pretrained network's last
+    `finetune_blocks` blocks: the frozen layers before them run here, once per image
+    (`efficientnet_lite0_activations`), and the model trains the rest (`EfficientNetTail`).
     """
     encoder, weights = settings.encoder, settings.weights
     if encoder not in ENCODERS:
@@ -194,6 +202,9 @@ def image_features(tensors: FeatureTable, settings: ImageFeatures) -> FeatureTab
         return efficientnet_lite0_features(tensors)
     if encoder == HYBRID:
         return cnn_and_pretrained(tensors, settings.cnn_size)
+    if encoder == FINETUNED:
+        return efficientnet_lite0_activations(tensors, settings.finetune_blocks,
+                                              settings.finetune_learning_rate_scale)
     options = {"augment": asdict(checked), **({"weights": weights} if weights else {})}
     return for_encoder(tensors, tensors["values"], encoder, options)
 
@@ -212,28 +223,68 @@ def load_efficientnet_lite0() -> torch.nn.Module:
     return model.eval()
 
 
-@torch.no_grad()
-def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
-    """Frozen, average-pooled 1,280-d EfficientNet-Lite0 features, for an MLP encoder.
-
-    The network runs once per image here, never per epoch, and the features are cached: in
-    batches of `PRETRAINED_BATCH` on the CPU, and on a GPU in large batches under bf16
-    autocast where it has bf16 (see `device.frozen_encoder_run`).
-    Inputs are scaled as it was trained, (x - 0.5) / 0.5, which `image_transform` does.
-    """
+def frozen_pass(tensors: FeatureTable, shape: tuple[int, ...], compute: Callable[[Tensor], Tensor],
+                label: str) -> np.ndarray:
+    """`compute` of every present image, a row of `shape` each (zeros where absent), run
+    without gradients: in batches of `PRETRAINED_BATCH` on the CPU, and on a GPU in large
+    batches under bf16 autocast where it has bf16 (see `device.frozen_encoder_run`)."""
     device, bf16, _ = frozen_encoder_run()
-    network = load_efficientnet_lite0().to(device)
     present = tensors["present"]
-    values = RowStore((len(present), EFFICIENTNET_WIDTH))
+    values = RowStore((len(present), *shape))
     positions = np.flatnonzero(present)
     size = frozen_batch(device, PRETRAINED_BATCH)
     batches = [positions[i:i + size] for i in range(0, len(positions), size)]
-    for batch in track(batches, "image efficientnet_lite0 batches"):
-        images = torch.from_numpy(read_rows(tensors["values"], batch)).to(device)
-        with autocast(device, bf16):
-            features = network.extract_features(images).mean(dim=(2, 3))
-        values.put_at(batch, features.float().cpu().numpy())
-    return for_encoder(tensors, values.result(), "mlp")
+    with torch.no_grad():
+        for batch in track(batches, label):
+            images = torch.from_numpy(read_rows(tensors["values"], batch)).to(device)
+            with autocast(device, bf16):
+                out = compute(images)
+            values.put_at(batch, out.float().cpu().numpy())
+    return values.result()
+
+
+def efficientnet_lite0_features(tensors: FeatureTable) -> FeatureTable:
+    """Frozen, average-pooled 1,280-d EfficientNet-Lite0 features, for an MLP encoder.
+
+    The network runs once per image here, never per epoch, and the features are cached.
+    Inputs are scaled as it was trained, (x - 0.5) / 0.5, which `image_transform` does.
+    """
+    network = load_efficientnet_lite0().to(frozen_encoder_run()[0])
+    values = frozen_pass(tensors, (EFFICIENTNET_WIDTH,),
+                         lambda images: network.extract_features(images).mean(dim=(2, 3)),
+                         "image efficientnet_lite0 batches")
+    return for_encoder(tensors, values, "mlp")
+
+
+def efficientnet_lite0_activations(tensors: FeatureTable, trainable_blocks: int,
+                                   learning_rate_scale: float) -> FeatureTable:
+    """EfficientNet-Lite0's activations before its last `trainable_blocks` blocks, for a
+    model that fine-tunes those blocks and the head (`EfficientNetTail`).
+
+    The layers before them stay frozen (in eval mode, their ImageNet batch statistics
+    kept), so their output is a fixed function of the image: computed once and cached
+    here, a training epoch runs only the blocks that learn (at 96 px, 192 x 3 x 3 values
+    an image before the last two).
+    """
+    network = load_efficientnet_lite0().to(frozen_encoder_run()[0])
+    count = len(network._blocks)
+    if not 1 <= trainable_blocks <= count:
+        raise ValueError(f"image.features.finetune_blocks {trainable_blocks}: give 1 to "
+                         f"{count} (EfficientNet-Lite0 has {count} blocks)")
+
+    def frozen_layers(images: Tensor) -> Tensor:
+        x = network._swish(network._bn0(network._conv_stem(images)))
+        for block in network._blocks[:count - trainable_blocks]:
+            x = block(x)
+        return x
+
+    side = tensors["values"].shape[1:]
+    with torch.no_grad():
+        shape = tuple(frozen_layers(torch.zeros(1, *side, device=frozen_encoder_run()[0]))
+                      .shape[1:])
+    values = frozen_pass(tensors, shape, frozen_layers, "image efficientnet_lite0 batches")
+    return for_encoder(tensors, values, "efficientnet_lite0_tail", {
+        "trainable_blocks": trainable_blocks, "learning_rate_scale": learning_rate_scale})
 
 
 def preprocess_images(manifest: pd.DataFrame, settings: dict, extraction: dict) -> FeatureTable:
@@ -268,7 +319,8 @@ MODALITY = Modality(
              "preprocess_images"),
         Step(encode_images, ("tensors", "features", "extraction"), "table", "encode_images"),
     ),
-    encoders=("small_cnn", "resnet18", "pixels", "mlp", "small_cnn+mlp"),
+    encoders=("small_cnn", "resnet18", "pixels", "mlp", "small_cnn+mlp",
+              "efficientnet_lite0_tail"),
     check_file=check_image_file,
 )
 

@@ -7,6 +7,7 @@ in `ENCODERS`; the classifier finds it by name.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -69,6 +70,45 @@ class ResNet18Encoder(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images)
+
+
+class EfficientNetTail(nn.Module):
+    """The last `trainable_blocks` blocks and head of ImageNet EfficientNet-Lite0, fine-tuned
+    on the activations its frozen earlier layers gave (computed once, in the features
+    stage), at `learning_rate_scale` times the model's rate so the pretrained weights move
+    slowly; the pooled 1,280-d features are projected to the embedding.
+    """
+
+    def __init__(self, output_dim: int, trainable_blocks: int,
+                 learning_rate_scale: float) -> None:
+        from multimodal_fusion.modalities.image import EFFICIENTNET_WIDTH, load_efficientnet_lite0
+
+        super().__init__()
+        network = load_efficientnet_lite0()
+        count = len(network._blocks)
+        self.first = count - trainable_blocks
+        self.blocks = copy.deepcopy(network._blocks[self.first:])
+        self.head = copy.deepcopy(nn.Sequential(network._conv_head, network._bn1,
+                                                network._swish))
+        self.drop_connect = [network._global_params.drop_connect_rate * index / count
+                             for index in range(self.first, count)]
+        self.learning_rate_scale = learning_rate_scale
+        self.project = nn.Linear(EFFICIENTNET_WIDTH, output_dim)
+
+    @classmethod
+    def from_spec(cls, modality: dict, model: dict) -> EfficientNetTail:
+        return cls(model["embedding_dim"], modality["trainable_blocks"],
+                   modality["learning_rate_scale"])
+
+    def slow_parameters(self) -> list[nn.Parameter]:
+        """The pretrained weights, for the optimiser's slower group."""
+        return [*self.blocks.parameters(), *self.head.parameters()]
+
+    def forward(self, activations: Tensor) -> Tensor:
+        x = activations
+        for block, rate in zip(self.blocks, self.drop_connect, strict=True):
+            x = block(x, drop_connect_rate=rate)
+        return self.project(self.head(x).mean(dim=(2, 3)))
 
 
 class PixelEncoder(nn.Module):
@@ -168,4 +208,5 @@ ENCODERS: dict[str, type[nn.Module]] = {
     "mlp": VectorMLP,
     "embedding_bag": EmbeddingBagEncoder,
     "small_cnn+mlp": CNNWithPretrained,
+    "efficientnet_lite0_tail": EfficientNetTail,
 }

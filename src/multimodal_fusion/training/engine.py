@@ -118,6 +118,17 @@ def class_weights(labels: Tensor, num_classes: int, mode: str) -> Tensor | None:
     return torch.where(counts > 0, weights, torch.zeros_like(weights))
 
 
+def parameter_groups(model: torch.nn.Module, learning_rate: float) -> list[dict]:
+    """The optimiser's groups: every parameter at the learning rate, but those a module
+    names as slow (pretrained weights being fine-tuned) at its `learning_rate_scale`."""
+    slow = [(module.slow_parameters(), module.learning_rate_scale)
+            for module in model.modules() if hasattr(module, "slow_parameters")]
+    slow_ids = {id(p) for parameters, _ in slow for p in parameters}
+    rest = [p for p in model.parameters() if id(p) not in slow_ids]
+    return [{"params": rest, "lr": learning_rate}] + [
+        {"params": parameters, "lr": learning_rate * scale} for parameters, scale in slow]
+
+
 def make_schedule(optimiser: torch.optim.Optimizer, settings: FitSettings,
                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
     """Cosine decay stepped per epoch, one-cycle stepped per batch, or a constant rate."""
@@ -125,7 +136,7 @@ def make_schedule(optimiser: torch.optim.Optimizer, settings: FitSettings,
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=settings.max_epochs)
     if settings.schedule == "one_cycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimiser, max_lr=settings.learning_rate,
+            optimiser, max_lr=[group["lr"] for group in optimiser.param_groups],
             total_steps=settings.max_epochs * steps_per_epoch,
         )
     if settings.schedule == "constant":
@@ -232,9 +243,9 @@ class TrainingRun:
             )
         if settings.compile:
             network = torch.compile(network)
-        optimiser = torch.optim.AdamW(
-            model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-        )
+        optimiser = torch.optim.AdamW(parameter_groups(model, settings.learning_rate),
+                                      lr=settings.learning_rate,
+                                      weight_decay=settings.weight_decay)
         schedule = make_schedule(optimiser, settings, math.ceil(len(train) / settings.batch_size))
         weights = class_weights(train.labels, len(model.spec["classes"]), settings.class_weights)
         augmenters = {m: augmentation(spec["augment"], spec["input_shape"][-1])
