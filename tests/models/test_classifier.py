@@ -8,14 +8,14 @@ from kedro.io import DatasetError
 
 from multimodal_fusion.datasets import TorchModelDataset
 from multimodal_fusion.fusion.concat import ConcatFusion
-from multimodal_fusion.models.classifier import MultimodalClassifier
-from multimodal_fusion.models.encoders import SmallCNN
-from multimodal_fusion.models.predict import for_inference
 from multimodal_fusion.modalities.image import (
     ImageFeatures,
     image_features,
     load_efficientnet_lite0,
 )
+from multimodal_fusion.models.classifier import MultimodalClassifier
+from multimodal_fusion.models.encoders import SmallCNN
+from multimodal_fusion.models.predict import for_inference
 from multimodal_fusion.training.engine import parameter_groups
 
 MODALITIES = ("audio", "image", "text")

@@ -9,8 +9,8 @@ here, and travels with the tensors to the training engine, which applies it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
