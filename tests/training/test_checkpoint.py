@@ -1,13 +1,17 @@
-"""Checkpoints: a damaged one is discarded with a warning, never trusted."""
+"""Checkpoints: a damaged one is discarded with a warning, never trusted; the run key that
+names them (and stored trainings) follows the data without reading it for every training."""
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 
 from helpers import toy_inputs, truncate, with_fit
-from multimodal_fusion.training.checkpoint import CheckpointStore
+from multimodal_fusion.core.npz import is_mapped, read_npz, read_rows, write_npz
+from multimodal_fusion.training import checkpoint
+from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
 from multimodal_fusion.training.strategies import train
 
 
@@ -26,3 +30,23 @@ def test_a_truncated_checkpoint_is_discarded_and_training_starts_afresh(
     for name, tensor in expected.state_dict().items():
         torch.testing.assert_close(again.state_dict()[name], tensor)
     assert not list(tmp_path.glob("*/last.pt"))
+
+
+def test_the_run_key_reads_mapped_model_inputs_once_and_still_follows_their_values(
+        tmp_path, monkeypatch):
+    inputs = toy_inputs()
+    write_npz(tmp_path / "inputs.npz", inputs)
+    mapped = read_npz(tmp_path / "inputs.npz", map_from=0)
+    assert is_mapped(mapped["audio"])
+    first = run_key({}, {"fit": 1}, 0, mapped)
+    assert first == run_key({}, {"fit": 1}, 0, inputs)  # the same values, the same key
+    reads = []
+    monkeypatch.setattr(checkpoint, "read_rows", lambda *args: reads.append(args) or
+                        read_rows(*args))
+    assert run_key({}, {"fit": 2}, 0, mapped) != first  # a search's next trial: no reading
+    assert not [array for array, _ in reads if is_mapped(array)]
+    changed = {**inputs, "audio": inputs["audio"] + 1}
+    write_npz(tmp_path / "changed.npz", changed)
+    assert run_key({}, {"fit": 1}, 0, read_npz(tmp_path / "changed.npz", map_from=0)) != first
+    fold = {**mapped, "split": np.where(mapped["split"] == "val", "train", mapped["split"])}
+    assert run_key({}, {"fit": 1}, 0, fold) != first  # another fold, the other arrays known

@@ -14,36 +14,53 @@ import json
 import logging
 import pickle
 import shutil
+import weakref
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from multimodal_fusion.core.npz import read_rows
+from multimodal_fusion.core.npz import is_mapped, read_rows
 
 logger = logging.getLogger(__name__)
 HASH_CHUNK = 16 << 20  # bytes of an array read at a time for the run key
+# The digests of read-only mapped arrays alive in this process, by id (`array_digest`).
+_DIGESTS: dict[int, tuple[weakref.ref, bytes]] = {}
 
 
 def run_key(spec: dict, settings: dict, seed: int, arrays: dict[str, np.ndarray]) -> str:
-    """A fingerprint of what determines a training run: model, settings, seed and data.
-
-    Arrays are read a few rows at a time, so one left on disk (see `npz.read_npz`) is never
-    held in memory whole.
-    """
+    """A fingerprint of what determines a training run: model, settings, seed and data."""
     digest = hashlib.sha256()
     digest.update(json.dumps([spec, settings, seed], sort_keys=True, default=str).encode())
     for name in sorted(arrays):
-        array = arrays[name]
-        digest.update(f"{name}{array.dtype}{array.shape}".encode())
-        if array.ndim == 0:
-            digest.update(np.ascontiguousarray(array).tobytes())
-            continue
+        digest.update(name.encode() + array_digest(arrays[name]))
+    return digest.hexdigest()[:16]
+
+
+def array_digest(array: np.ndarray) -> bytes:
+    """A digest of the array's type, shape and values, read a few rows at a time so an
+    array left on disk (see `npz.read_npz`) is never held in memory whole.
+
+    Remembered for as long as a read-only mapped array lives, which cannot change: a
+    search or a cross-fit trains dozens of times on the same mapped model inputs, and each
+    training's keys would otherwise read all of them again.
+    """
+    remembered = is_mapped(array) and not array.flags.writeable
+    if remembered and (known := _DIGESTS.get(id(array))) and known[0]() is array:
+        return known[1]
+    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
+    if array.ndim == 0:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    else:
         rows = max(1, HASH_CHUNK // max(array[:1].nbytes, 1))
         for start in range(0, len(array), rows):
             positions = np.arange(start, min(start + rows, len(array)))
             digest.update(read_rows(array, positions).tobytes())
-    return digest.hexdigest()[:16]
+    if remembered:
+        key = id(array)
+        _DIGESTS[key] = (weakref.ref(array, lambda _: _DIGESTS.pop(key, None)),
+                         digest.digest())
+    return digest.digest()
 
 
 class CheckpointStore:

@@ -30,11 +30,9 @@ from multimodal_fusion.models.ensemble import macro_f1_of, select_greedily
 from multimodal_fusion.models.inputs import ModelInputs, batch_for_split, split_labels
 from multimodal_fusion.models.predict import predict_proba
 from multimodal_fusion.training.ensemble import combined, rounds_history
-from multimodal_fusion.training.reuse import Result, TrainingStore
+from multimodal_fusion.training.reuse import Result, StoredTrainer, TrainingStore
 
 logger = logging.getLogger(__name__)
-# Trains one strategy as the registry does, through a store: (inputs, settings, seed, store).
-StoredTrainer = Callable[[ModelInputs, dict, int, TrainingStore], Result]
 FITTED = ("train", "val")
 
 

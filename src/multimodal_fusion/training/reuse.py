@@ -81,3 +81,7 @@ class TrainingStore:
             scratch.rename(place)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+# Trains one strategy as the registry does, through a store: (inputs, settings, seed, store).
+StoredTrainer = Callable[[ModelInputs, dict, int, TrainingStore], Result]

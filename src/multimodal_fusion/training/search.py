@@ -37,14 +37,12 @@ from multimodal_fusion.core.progress import progress
 from multimodal_fusion.models.inputs import ModelInputs
 from multimodal_fusion.training.checkpoint import run_key
 from multimodal_fusion.training.engine import TrainingStopped, observing_epochs
-from multimodal_fusion.training.reuse import Result, TrainingStore
+from multimodal_fusion.training.reuse import Result, StoredTrainer, TrainingStore
 
 logger = logging.getLogger(__name__)
 STUDIES, TRAININGS, CROSSFIT, LOCK = ("studies.sqlite", "trainings", "crossfit",
                                       "search.lock")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-# Trains one strategy as the registry does, through a store: (inputs, settings, seed, store).
-StoredTrainer = Callable[[ModelInputs, dict, int, TrainingStore], Result]
 # Search settings that change no trial (its budget, what is kept after); changing them
 # continues the same study.
 NOT_IN_STUDY = ("n_trials", "timeout_minutes", "keep", "folds", "finalists")
@@ -379,4 +377,5 @@ def stands_for(trial: dict) -> int:
 
 
 def trial_name(trial: dict) -> str:
+    """How reports and ensembles name a trial: its number and strategy."""
     return f"trial {trial['number']} ({trial['params']['strategy']})"
