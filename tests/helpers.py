@@ -190,6 +190,15 @@ def write_samples(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sample_project(root: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """A project folder and a folder of `write_samples`'s files with their manifest.csv."""
+    samples = root / "samples"
+    samples.mkdir()
+    manifest = write_samples(samples)
+    manifest.to_csv(samples / "manifest.csv", index=False)
+    return make_project(root / "project"), samples, manifest
+
+
 def run_small(project: Path, pipeline: str, load_versions: dict | None = None, **params) -> None:
     """`pipeline` (or several, joined by commas) on a small, fast setting, everything it
     writes inside `project`."""

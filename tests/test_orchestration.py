@@ -53,10 +53,13 @@ def test_two_dag_runs_interleaved_step_by_step_each_describe_their_own_data(tmp_
     runs = {"2026-12-01T10.00.00.000Z": text_manifest(tmp_path / "fruit",
                                                       ("apple", "banana", "cherry"), 20),
             "2026-12-01T10.00.05.000Z": text_manifest(tmp_path / "animals", ("ant", "bee"), 15)}
-    # the second run's training task launches torchrun with two processes
+    # the second run's training task launches torchrun with two processes, its conf holding
+    # a list (commas that `kedro run --params` would split) and a width its model must have
     params = {version: small(project, manifest) | (
-        {"orchestration": {"processes_per_node": 2}} if i else {})
+        {"orchestration": {"processes_per_node": 2},
+         "evaluation": {"noise_levels": [0.0, 0.5]}} if i else {})
         for i, (version, manifest) in enumerate(runs.items())}
+    params[list(runs)[1]]["training"]["model"] = {"hidden_dim": 48}
     for step in TRAIN_STEPS:  # each step of one run, then of the other, before the next
         for version in runs:
             run_step(project, "airflow", "train", step, version, params[version])
@@ -67,9 +70,10 @@ def test_two_dag_runs_interleaved_step_by_step_each_describe_their_own_data(tmp_
     features = sorted(p.name for p in by_run.iterdir())
     assert features == sorted(runs), "each run's features under its own version"
     assert ORCHESTRATED_RUN not in os.environ
-    spec = project / "data/06_models/fusion_model.safetensors" / list(runs)[1]
-    trained_with = json.loads((spec / "fusion_model.json").read_text())["trained_with"]
-    assert trained_with["processes"] == 2, "trained by two torchrun processes"
+    spec = json.loads((project / "data/06_models/fusion_model.safetensors" / list(runs)[1]
+                       / "fusion_model.json").read_text())
+    assert spec["trained_with"]["processes"] == 2, "trained by two torchrun processes"
+    assert spec["hidden_dim"] == 48, "the ranks trained with the run's parameters"
     version = next(iter(runs))
     with caplog.at_level(logging.WARNING):
         run_step(project, "airflow", "train", "evaluation", version, params[version])

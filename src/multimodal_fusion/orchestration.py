@@ -10,6 +10,7 @@ node instead, the number of processes from `orchestration.processes_per_node`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -23,11 +24,13 @@ from pathlib import Path
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from multimodal_fusion.core.config import dotted, typed_settings
+from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.runs.versions import ORCHESTRATED_RUN, as_version
 
 logger = logging.getLogger(__name__)
 TRAINING_STAGE = "training"
+# The run's parameters, as JSON, for the torchrun ranks of a step (`launch_torchrun`).
+STEP_PARAMS = "MULTIMODAL_FUSION_STEP_PARAMS"
 
 
 @dataclass(frozen=True)
@@ -81,15 +84,27 @@ def run_step(project: Path, env: str, pipeline: str, namespace: str, version: st
 
 def launch_torchrun(project: Path, env: str, pipeline: str, namespace: str, processes: int,
                     runtime_params: dict, conf_source: str | None) -> None:
-    """The step as `torchrun --nproc_per_node=<processes>` on this node: every rank reads
-    the run's version from the environment, rank 0 writes (`hooks.DistributedOutputsHook`)."""
-    params = ",".join(f"{key}={value}" for key, value in dotted(runtime_params).items())
+    """The step as `torchrun --nproc_per_node=<processes>` on this node, each rank a
+    `run_rank`: every rank reads the run's version from the environment, rank 0 writes
+    (`hooks.DistributedOutputsHook`). The run's parameters travel as JSON in the
+    environment, since `kedro run --params` would split a value holding a comma (a list)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={processes}", "-m", "kedro", "run",
-               f"--pipelines={pipeline}", f"--namespaces={namespace}", f"--env={env}",
-               *([f"--conf-source={conf_source}"] if conf_source else []),
-               *([f"--params={params}"] if params else [])]
+               f"--nproc_per_node={processes}", "-m", "multimodal_fusion.orchestration",
+               str(project), env, pipeline, namespace, *([conf_source] if conf_source else [])]
     logger.info("Training on %d processes: %s", processes, " ".join(command))
-    environment = {"OMP_NUM_THREADS": "1", **os.environ}
+    environment = {"OMP_NUM_THREADS": "1", **os.environ,
+                   STEP_PARAMS: json.dumps(runtime_params)}
     subprocess.run(command, cwd=project, env=environment, check=True)
 
+
+def run_rank(project: Path, env: str, pipeline: str, namespace: str,
+             conf_source: str | None = None) -> None:
+    """One torchrun rank of a step: the namespace's nodes with the run's parameters."""
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env, conf_source=conf_source,
+                             runtime_params=json.loads(os.environ[STEP_PARAMS])) as session:
+        session.run(pipeline_names=[pipeline], namespaces=[namespace])
+
+
+if __name__ == "__main__":
+    run_rank(Path(sys.argv[1]), *sys.argv[2:])

@@ -11,7 +11,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from helpers import TABULAR, make_project, write_samples, write_tone
+from helpers import TABULAR, sample_project, write_tone
 from multimodal_fusion.contract import quarantine
 from multimodal_fusion.contract.importer import main, manifest_from_folder
 from multimodal_fusion.models.inputs import batch_for_split
@@ -37,11 +37,7 @@ def load(project: Path, name: str):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path, pd.DataFrame]:
     root = tmp_path_factory.mktemp("inference")
-    samples = root / "samples"
-    samples.mkdir()
-    manifest = write_samples(samples)
-    manifest.to_csv(samples / "manifest.csv", index=False)
-    project = make_project(root / "project")
+    project, samples, manifest = sample_project(root)
     run(project, "train", manifest=str(samples / "manifest.csv"))
     return project, samples, manifest
 

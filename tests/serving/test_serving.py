@@ -22,7 +22,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from helpers import TABULAR, make_project, run_small, write_samples, write_tone
+from helpers import TABULAR, run_small, sample_project, write_tone
 from multimodal_fusion.serving.requests import RequestError, request_manifest
 from multimodal_fusion.serving.service import FusionService, service_settings
 
@@ -54,11 +54,7 @@ def served(tmp_path_factory) -> dict:
     """A model trained on the small samples (tracked by MLflow where the extra is there),
     and `inference`'s predictions for its test rows."""
     root = tmp_path_factory.mktemp("serving")
-    samples = root / "samples"
-    samples.mkdir()
-    manifest = write_samples(samples)
-    manifest.to_csv(samples / "manifest.csv", index=False)
-    project = make_project(root / "project")
+    project, samples, manifest = sample_project(root)
     store = f"sqlite:///{root / 'mlflow.db'}"
     tracked = all(_importable(name) for name in ("mlflow", "kedro_mlflow"))
     if tracked:
