@@ -84,7 +84,7 @@ def group_of(path: str, preset: str | None = None) -> dict:
     return values
 
 
-@pytest.mark.parametrize("preset", [None, "fast", "best"])
+@pytest.mark.parametrize("preset", [None, "fast", "bagged", "best"])
 @pytest.mark.parametrize("settings, group, fixed", GROUPS,
                          ids=lambda value: getattr(value, "__name__", None))
 def test_conf_base_gives_every_key_of_each_settings_class_and_no_other(settings, group, fixed,
@@ -124,6 +124,9 @@ def test_a_preset_sets_its_bundle_and_an_unknown_one_is_named():
     assert best["training"]["search"]["n_trials"] == 20
     assert best["training"]["search"]["keep"] == "ensemble"
     assert parameters()["training"]["search"]["n_trials"] == 0
+    bagged = parameters("bagged")["training"]["search"]
+    assert (bagged["n_trials"], bagged["folds"]) == (0, 5)
     assert parameters()["preset"] == "default"
-    with pytest.raises(Exception, match="preset 'fsat' is not one of fast, default, best"):
+    with pytest.raises(Exception,
+                       match="preset 'fsat' is not one of fast, default, bagged, best"):
         parameters("fsat")

@@ -2,6 +2,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from helpers import image_toy_inputs, search_settings
 from multimodal_fusion.models.ensemble import macro_f1_of
@@ -86,3 +87,25 @@ def test_a_cross_fitted_search_keeps_the_bag_of_the_finalist_best_out_of_fold(tm
     assert abs(sum(mixed.spec["weights"]) - 1) < 1e-6
     test = batch_for_split(inputs, "test", mixed.spec)
     np.testing.assert_allclose(predict_proba(mixed, test).sum(axis=1), 1, atol=1e-5)
+
+
+def test_folds_without_a_search_bag_your_own_settings_and_none_train_one_model(tmp_path):
+    inputs = image_toy_inputs()
+    settings = search_settings(tmp_path, n_trials=0, folds=3)
+    record = search_hyperparameters(inputs, settings, 0)
+    assert record["trials"] == [] and record["folds"] == 3
+    bag, history = train_or_take_searched(inputs, settings, 0, record)
+    assert bag.spec["fusion"] == "ensemble" and len(bag.members) == 3
+    assert bag.spec["ensemble"]["members"] == ["your settings (concat)"]
+    np.testing.assert_allclose(bag.spec["weights"], [1 / 3] * 3)
+    stores = fold_stores(tmp_path / "search" / "crossfit", 3, build_model)
+    fit = cross_fit(inputs, settings, 0, train, stores)
+    for member, fold_model in zip(bag.members, fit.models, strict=True):
+        for name, tensor in fold_model.state_dict().items():
+            assert torch.equal(member.state_dict()[name], tensor)
+    assert bag.spec["ensemble"]["val_macro_f1"] == macro_f1_of(
+        fit.probabilities, fitted_labels(inputs, fit.models[0].spec))
+    assert "search" not in bag.spec and len(history) == 1
+    single = search_settings(tmp_path, n_trials=0, folds=0)
+    model, _ = train_or_take_searched(inputs, single, 0, search_hyperparameters(inputs, single, 0))
+    assert model.spec["fusion"] == "concat"

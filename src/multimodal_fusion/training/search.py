@@ -289,7 +289,7 @@ def search_record(study: optuna.Study, search: SearchSettings, settings: dict,
     """What the search tried and chose, with the settings of the best trial."""
     trials = [trial_row(t) for t in study.get_trials(deepcopy=False, states=FINISHED)]
     best = study.best_trial
-    return {"study": study.study_name, "storage": str(folder / STUDIES),
+    return {"study": study.study_name, "storage": str(folder / STUDIES), "folder": str(folder),
             "n_trials": search.n_trials, "timeout_minutes": search.timeout_minutes,
             "keep": search.keep, "folds": search.folds, "finalists": search.finalists,
             "trials": trials,

@@ -232,7 +232,8 @@ def search_hyperparameters(model_inputs: ModelInputs, settings: dict, seed: int)
     """The record of `training.search`'s study (run or resumed), or why none ran."""
     search = typed_settings(SearchSettings, settings["search"], "training.search")
     if search.n_trials == 0:
-        return {"trials": [], "reason": "training.search.n_trials is 0: no search ran"}
+        return {"trials": [], "reason": "training.search.n_trials is 0: no search ran",
+                "folds": search.folds, "folder": search.folder}
     for strategy in search.strategies:
         named(strategy, "training.search.strategies")
     if current_cluster().distributed:
@@ -241,18 +242,26 @@ def search_hyperparameters(model_inputs: ModelInputs, settings: dict, seed: int)
     return run_search(model_inputs, settings, seed, train, build_model)
 
 
+def own_settings_name(settings: dict) -> str:
+    """How a bag of the user's own settings names them: `train`'s strategy."""
+    return f"your settings ({settings['model']['fusion']})"
+
+
 def train_or_take_searched(model_inputs: ModelInputs, settings: dict, seed: int,
                            search: dict) -> Result:
     """After a search, what `training.search.keep` names: its best trial's model or the
     ensemble of its completed trials (their trainings kept, not run again), chosen on the
     validation split or, with `folds`, cross-fitted (`training.crossfit`); without a
-    search, the strategy `settings` names, trained."""
+    search, the strategy `settings` names, trained, or with `folds` its fold models'
+    bag."""
+    stores = fold_stores(Path(search["folder"]) / CROSSFIT, search["folds"], build_model)
     if not search["trials"]:
-        return train(model_inputs, settings, seed)
+        if not search["folds"]:
+            return train(model_inputs, settings, seed)
+        return bag_of_best(model_inputs, {own_settings_name(settings): settings}, seed, train,
+                           stores, 1, named("ensemble").model)
     rounds = ensemble_settings(settings).rounds
     if search["folds"]:
-        stores = fold_stores(Path(search["storage"]).parent / CROSSFIT, search["folds"],
-                             build_model)
         model, history = bag_of_best(model_inputs, finalists(search, settings), seed, train,
                                      stores, rounds if search["keep"] == "ensemble" else 1,
                                      named("ensemble").model)
