@@ -12,7 +12,8 @@ from helpers import toy_inputs, truncate, with_fit
 from multimodal_fusion.core.npz import is_mapped, read_npz, read_rows, write_npz
 from multimodal_fusion.training import checkpoint
 from multimodal_fusion.training.checkpoint import CheckpointStore, run_key
-from multimodal_fusion.training.strategies import train
+from multimodal_fusion.training.reuse import TrainingStore
+from multimodal_fusion.training.strategies import build_model, train
 
 
 def test_a_truncated_checkpoint_is_discarded_and_training_starts_afresh(
@@ -50,3 +51,18 @@ def test_the_run_key_reads_mapped_model_inputs_once_and_still_follows_their_valu
     assert run_key({}, {"fit": 1}, 0, read_npz(tmp_path / "changed.npz", map_from=0)) != first
     fold = {**mapped, "split": np.where(mapped["split"] == "val", "train", mapped["split"])}
     assert run_key({}, {"fit": 1}, 0, fold) != first  # another fold, the other arrays known
+
+
+def test_a_training_stored_by_code_that_trained_otherwise_is_not_reused(tmp_path, monkeypatch,
+                                                                         caplog):
+    store = TrainingStore(tmp_path, build_model)
+    settings = with_fit(max_epochs=2)
+    train(toy_inputs(), settings, 0, store)
+    with caplog.at_level(logging.INFO):
+        train(toy_inputs(), settings, 0, store)
+    assert "trained before; reusing" in caplog.text
+    monkeypatch.setattr(checkpoint, "TRAINING_VERSION", "training-next")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        train(toy_inputs(), settings, 0, store)
+    assert "trained before; reusing" not in caplog.text and "train samples" in caplog.text

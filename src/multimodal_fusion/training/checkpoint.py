@@ -24,14 +24,19 @@ from multimodal_fusion.core.npz import is_mapped, read_rows
 
 logger = logging.getLogger(__name__)
 HASH_CHUNK = 16 << 20  # bytes of an array read at a time for the run key
+# Bump when a training computes something else from the same settings, seed and data, so
+# that checkpoints, stored trainings and search studies of the code before are not reused.
+TRAINING_VERSION = "training-1"
 # The digests of read-only mapped arrays alive in this process, by id (`array_digest`).
 _DIGESTS: dict[int, tuple[weakref.ref, bytes]] = {}
 
 
 def run_key(spec: dict, settings: dict, seed: int, arrays: dict[str, np.ndarray]) -> str:
-    """A fingerprint of what determines a training run: model, settings, seed and data."""
+    """A fingerprint of what determines a training run: the code's `TRAINING_VERSION`,
+    model, settings, seed and data."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([spec, settings, seed], sort_keys=True, default=str).encode())
+    digest.update(json.dumps([TRAINING_VERSION, spec, settings, seed], sort_keys=True,
+                             default=str).encode())
     for name in sorted(arrays):
         digest.update(name.encode() + array_digest(arrays[name]))
     return digest.hexdigest()[:16]
