@@ -65,7 +65,8 @@ def markdown(runs: list[dict]) -> str:
         for dataset in datasets:
             mine = [r for r in runs if r["preset"] == preset and r["dataset"] == dataset]
             cells.append(f"{statistics.fmean(r['test_accuracy'] for r in mine):.3f} / "
-                         f"{statistics.fmean(r['wall_seconds'] for r in mine):.0f}")
+                         f"{statistics.fmean(r['wall_seconds'] for r in mine):.0f}"
+                         if mine else "not run")
         lines.append(f"| `{preset}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
