@@ -70,7 +70,7 @@ def scores(project: Path, search: dict, seed: int, parameters: dict) -> dict[str
     from multimodal_fusion.training.strategies import build_model, named, train
 
     inputs = read_npz(project / "data/05_model_input/model_inputs.npz")
-    folder = Path(search["storage"]).parent
+    folder = Path(search["folder"])
     store = TrainingStore(folder / TRAININGS, build_model)
     settings = parameters["training"]
     rounds = settings["ensemble"]["rounds"]

@@ -143,8 +143,8 @@ def test_a_search_killed_mid_trial_resumes_and_ends_as_one_that_ran_through(tmp_
 def test_no_trials_means_no_search_and_a_bad_space_names_its_key(tmp_path):
     record = search_hyperparameters(image_toy_inputs(), search_settings(tmp_path, n_trials=0),
                                     0)
-    assert record["trials"] == [] and record["folds"] == 0
-    assert record["reason"] == "training.search.n_trials is 0: no search ran"
+    assert record == {"trials": [], "reason": "training.search.n_trials is 0: no search ran",
+                      "folds": 0, "folder": str(tmp_path / "search")}
     assert not (tmp_path / "search").exists()
     with pytest.raises(ValueError, match=r"training.search.learning_rate \[0.0, 0.01\]"):
         search_hyperparameters(image_toy_inputs(),

@@ -3,10 +3,10 @@
 A training is a pure function of its settings, its seed and its data, for one version of
 the code (`checkpoint.TRAINING_VERSION`; the checkpoints rely on the same fingerprint), so
 its result can be stored under a fingerprint of the four and loaded whenever they come
-again: in `compare`, `auto` finds its candidates' trainings
-that their own namespaces ran (or runs them first, for them to find), whichever runner
-runs the namespaces and in whatever order. A store keeps the trainings of one data set,
-the latest: trainings of other data are removed when one of new data is stored.
+again: in `compare`, `auto` finds its candidates' trainings that their own namespaces ran
+(or runs them first, for them to find), whichever runner runs the namespaces and in
+whatever order. A store keeps the trainings of one data set, the latest: trainings of
+other data are removed when one of new data is stored.
 """
 
 from __future__ import annotations

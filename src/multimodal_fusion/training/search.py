@@ -341,7 +341,7 @@ def search_summary(record: dict) -> dict:
 
 def store_of(record: dict, build: Callable[[dict], nn.Module]) -> TrainingStore:
     """The store that keeps the models of a search's completed trials."""
-    return TrainingStore(Path(record["storage"]).parent / TRAININGS, build)
+    return TrainingStore(Path(record["folder"]) / TRAININGS, build)
 
 
 def best_model(model_inputs: ModelInputs, record: dict, seed: int, train: StoredTrainer,
