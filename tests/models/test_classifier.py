@@ -100,6 +100,28 @@ def test_a_stored_model_of_an_unknown_strategy_names_the_file_and_the_fix(model,
         dataset.load()
 
 
+def first_conv_channels(model: MultimodalClassifier) -> int:
+    return next(m for m in model.encoders["image"].modules()
+                if isinstance(m, torch.nn.Conv2d)).out_channels
+
+
+@pytest.mark.parametrize("image", [
+    {"encoder": "small_cnn", "input_shape": [3, 16, 16]},
+    {"encoder": "small_cnn+mlp", "input_shape": [3 * 8 * 8 + 20], "image_shape": [3, 8, 8]},
+])
+def test_the_small_cnn_is_as_wide_as_the_spec_says_and_older_specs_keep_16(image, tmp_path):
+    modalities = {**SPEC["modalities"], "image": {**image, "standardise": False}}
+    older = MultimodalClassifier({**SPEC, "modalities": modalities}, ConcatFusion)
+    assert first_conv_channels(older) == 16, "a spec saved before cnn_width was a setting"
+    wider = MultimodalClassifier({**SPEC, "modalities": modalities, "cnn_width": 32},
+                                 ConcatFusion).eval()
+    assert first_conv_channels(wider) == 32
+    dataset = TorchModelDataset(filepath=str(tmp_path / "model.safetensors"))
+    dataset.save(wider)
+    inputs = {**random_inputs(), "image": torch.randn(4, *image["input_shape"])}
+    torch.testing.assert_close(dataset.load()(inputs, presence(())), wider(inputs, presence(())))
+
+
 @pytest.mark.parametrize("encoder", ["small_cnn", "resnet18", "pixels"])
 def test_every_image_encoder_trains_and_tolerates_missing_images(encoder):
     spec = {**SPEC, "modalities": {**SPEC["modalities"], "image": {

@@ -14,6 +14,15 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18
 
+# The small CNN's first block's channels in the specs saved before it was a setting
+# (`training.model.cnn_width`), so those models still load as they were trained.
+SMALL_CNN_WIDTH = 16
+
+
+def small_cnn_width(model: dict) -> int:
+    """The small CNN's width a model spec asks for."""
+    return model.get("cnn_width", SMALL_CNN_WIDTH)
+
 
 class SmallCNN(nn.Module):
     """Three conv blocks, then average pooling to a 2x2 grid: enough for small images.
@@ -24,7 +33,8 @@ class SmallCNN(nn.Module):
     times wider and no more convolution.
     """
 
-    def __init__(self, in_channels: int, output_dim: int, width: int = 16, grid: int = 2) -> None:
+    def __init__(self, in_channels: int, output_dim: int, width: int = SMALL_CNN_WIDTH,
+                 grid: int = 2) -> None:
         super().__init__()
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -40,7 +50,7 @@ class SmallCNN(nn.Module):
 
     @classmethod
     def from_spec(cls, modality: dict, model: dict) -> SmallCNN:
-        return cls(modality["input_shape"][0], model["embedding_dim"])
+        return cls(modality["input_shape"][0], model["embedding_dim"], small_cnn_width(model))
 
     def forward(self, images: Tensor) -> Tensor:
         return self.project(self.features(images))
@@ -179,11 +189,11 @@ class CNNWithPretrained(nn.Module):
     then the features, normalised per sample so their scale needs no statistics."""
 
     def __init__(self, image_shape: list[int], pretrained_width: int, output_dim: int,
-                 hidden_dim: int, dropout: float) -> None:
+                 hidden_dim: int, dropout: float, cnn_width: int = SMALL_CNN_WIDTH) -> None:
         super().__init__()
         self.image_shape = list(image_shape)
         self.pixels = math.prod(image_shape)
-        self.cnn = SmallCNN(image_shape[0], output_dim)
+        self.cnn = SmallCNN(image_shape[0], output_dim, cnn_width)
         self.pretrained = nn.Sequential(
             nn.LayerNorm(pretrained_width), nn.Linear(pretrained_width, hidden_dim),
             nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden_dim, output_dim),
@@ -194,7 +204,7 @@ class CNNWithPretrained(nn.Module):
         image_shape = modality["image_shape"]
         width = modality["input_shape"][0] - math.prod(image_shape)
         return cls(image_shape, width, model["embedding_dim"], model["hidden_dim"],
-                   model["dropout"])
+                   model["dropout"], small_cnn_width(model))
 
     def forward(self, vectors: Tensor) -> Tensor:
         images = vectors[:, :self.pixels].reshape(-1, *self.image_shape)

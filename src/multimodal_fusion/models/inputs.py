@@ -77,6 +77,7 @@ class ModelSettings:
     fusion_options: dict
     embedding_dim: int
     hidden_dim: int
+    cnn_width: int
     dropout: float
     standardise: tuple[str, ...] | list[str]
 
@@ -146,6 +147,7 @@ def model_spec(model_inputs: ModelInputs, modalities: list[str], settings: Model
         "modalities": specs,
         "embedding_dim": settings.embedding_dim,
         "hidden_dim": settings.hidden_dim,
+        "cnn_width": settings.cnn_width,
         "dropout": settings.dropout,
     }
 

@@ -64,6 +64,7 @@ class SearchSettings:
     dropout: tuple[float, float] | list[float]
     modality_dropout: tuple[float, float] | list[float]
     hidden_dim: tuple[int, ...] | list[int]
+    cnn_width: tuple[int, ...] | list[int]
     startup_trials: int
     prune_after_epochs: int
     keep: str
@@ -84,8 +85,9 @@ class SearchSettings:
             if not 0 <= low <= high or (name in LOG_SCALED and low <= 0):
                 raise ValueError(f"training.search.{name} {[low, high]}: give [low, high] with "
                                  f"0 {'<' if name in LOG_SCALED else '<='} low <= high")
-        if not self.hidden_dim:
-            raise ValueError("training.search.hidden_dim: list one or more widths")
+        for name in ("hidden_dim", "cnn_width"):
+            if not getattr(self, name):
+                raise ValueError(f"training.search.{name}: list one or more widths")
         if self.keep not in KEPT:
             raise ValueError(f"training.search.keep {self.keep!r}: choose best or ensemble")
         if not isinstance(self.folds, int) or self.folds < 0 or self.folds == 1:
@@ -107,9 +109,10 @@ def suggest(trial: Trial, search: SearchSettings) -> dict:
     """One trial's parameters, drawn from the space (or fixed, for an enqueued trial)."""
     floats = {name: trial.suggest_float(name, *range_of(search, name), log=name in LOG_SCALED)
               for name in ("learning_rate", "weight_decay", "dropout", "modality_dropout")}
-    return {"strategy": trial.suggest_categorical("strategy", list(search.strategies)),
-            **floats, "hidden_dim": trial.suggest_categorical("hidden_dim",
-                                                              list(search.hidden_dim))}
+    strategy = trial.suggest_categorical("strategy", list(search.strategies))
+    widths = {name: trial.suggest_categorical(name, list(getattr(search, name)))
+              for name in ("hidden_dim", "cnn_width")}
+    return {"strategy": strategy, **floats, **widths}
 
 
 def trial_settings(settings: dict, params: dict) -> dict:
@@ -119,7 +122,8 @@ def trial_settings(settings: dict, params: dict) -> dict:
     shaping = study_settings(settings)
     return {**shaping, "auto": None, "ensemble": None,
             "model": {**shaping["model"], "fusion": params["strategy"],
-                      "dropout": params["dropout"], "hidden_dim": params["hidden_dim"]},
+                      "dropout": params["dropout"], "hidden_dim": params["hidden_dim"],
+                      "cnn_width": params["cnn_width"]},
             "fit": {**shaping["fit"], "learning_rate": params["learning_rate"],
                     "weight_decay": params["weight_decay"],
                     "modality_dropout": params["modality_dropout"]}}
@@ -138,9 +142,11 @@ def own_parameters(settings: dict, search: SearchSettings) -> dict:
     model, fit = settings["model"], settings["fit"]
     own = {"strategy": model["fusion"], "learning_rate": fit["learning_rate"],
            "weight_decay": fit["weight_decay"], "dropout": model["dropout"],
-           "modality_dropout": fit["modality_dropout"], "hidden_dim": model["hidden_dim"]}
+           "modality_dropout": fit["modality_dropout"], "hidden_dim": model["hidden_dim"],
+           "cnn_width": model["cnn_width"]}
     inside = {"strategy": own["strategy"] in search.strategies,
-              "hidden_dim": own["hidden_dim"] in search.hidden_dim}
+              "hidden_dim": own["hidden_dim"] in search.hidden_dim,
+              "cnn_width": own["cnn_width"] in search.cnn_width}
     inside |= {name: range_of(search, name)[0] <= own[name] <= range_of(search, name)[1]
                for name in ("learning_rate", "weight_decay", "dropout", "modality_dropout")}
     return {name: value for name, value in own.items() if inside[name]}
