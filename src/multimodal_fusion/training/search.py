@@ -50,6 +50,9 @@ NOT_IN_STUDY = ("n_trials", "timeout_minutes", "keep", "folds", "finalists")
 TRIAL_GROUPS = ("model", "fit", "linear")
 KEPT = ("best", "ensemble")
 LOG_SCALED = ("learning_rate", "weight_decay")
+# The space's numbers drawn from a [low, high] range, and its widths chosen from a list.
+RANGED = ("learning_rate", "weight_decay", "dropout", "modality_dropout")
+WIDTHS = ("hidden_dim", "cnn_width")
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,12 @@ class SearchSettings:
             raise ValueError("training.search.strategies: list one or more strategies, not "
                              "auto or ensemble (the search chooses among them itself; "
                              "keep: ensemble combines its trials)")
-        for name in ("learning_rate", "weight_decay", "dropout", "modality_dropout"):
+        for name in RANGED:
             low, high = range_of(self, name)
             if not 0 <= low <= high or (name in LOG_SCALED and low <= 0):
                 raise ValueError(f"training.search.{name} {[low, high]}: give [low, high] with "
                                  f"0 {'<' if name in LOG_SCALED else '<='} low <= high")
-        for name in ("hidden_dim", "cnn_width"):
+        for name in WIDTHS:
             if not getattr(self, name):
                 raise ValueError(f"training.search.{name}: list one or more widths")
         if self.keep not in KEPT:
@@ -108,10 +111,10 @@ def range_of(search: SearchSettings, name: str) -> tuple[float, float]:
 def suggest(trial: Trial, search: SearchSettings) -> dict:
     """One trial's parameters, drawn from the space (or fixed, for an enqueued trial)."""
     floats = {name: trial.suggest_float(name, *range_of(search, name), log=name in LOG_SCALED)
-              for name in ("learning_rate", "weight_decay", "dropout", "modality_dropout")}
+              for name in RANGED}
     strategy = trial.suggest_categorical("strategy", list(search.strategies))
     widths = {name: trial.suggest_categorical(name, list(getattr(search, name)))
-              for name in ("hidden_dim", "cnn_width")}
+              for name in WIDTHS}
     return {"strategy": strategy, **floats, **widths}
 
 
@@ -144,11 +147,10 @@ def own_parameters(settings: dict, search: SearchSettings) -> dict:
            "weight_decay": fit["weight_decay"], "dropout": model["dropout"],
            "modality_dropout": fit["modality_dropout"], "hidden_dim": model["hidden_dim"],
            "cnn_width": model["cnn_width"]}
-    inside = {"strategy": own["strategy"] in search.strategies,
-              "hidden_dim": own["hidden_dim"] in search.hidden_dim,
-              "cnn_width": own["cnn_width"] in search.cnn_width}
+    inside = {"strategy": own["strategy"] in search.strategies}
+    inside |= {name: own[name] in getattr(search, name) for name in WIDTHS}
     inside |= {name: range_of(search, name)[0] <= own[name] <= range_of(search, name)[1]
-               for name in ("learning_rate", "weight_decay", "dropout", "modality_dropout")}
+               for name in RANGED}
     return {name: value for name, value in own.items() if inside[name]}
 
 
