@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 from multimodal_fusion.modalities import modality_names
 from multimodal_fusion.pipeline_registry import register_pipelines
 from multimodal_fusion.training.strategies import every_strategy
@@ -60,3 +63,17 @@ def test_the_model_keeps_what_every_fitting_modality_learnt():
                   if n.name == "training.collect_feature_recipe")
     assert {"text_fitted", "tabular_fitted"} <= set(recipe.inputs)
     assert {f"params:{m}" for m in modality_names()} <= set(recipe.inputs)
+
+
+def test_no_stage_imports_torchvision_before_it_decodes_augments_or_builds_a_resnet():
+    """Importing torchvision loads torch._dynamo: 1.3 to 2 s of every command's start
+    here, which `evaluation`, `evaluate` and a server loading a model need not pay."""
+    code = ("import sys\n"
+            "import multimodal_fusion.settings\n"
+            "from multimodal_fusion.pipeline_registry import register_pipelines\n"
+            "from multimodal_fusion.evaluation.robustness import modality_analysis\n"
+            "register_pipelines()\n"
+            "print(sorted(name for name in sys.modules if name.startswith('torchvision')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,6 @@ import torch
 from PIL import Image
 from torch import Tensor
 from torch.nn import functional
-from torchvision.transforms import v2
 
 from multimodal_fusion.contract.quarantine import InputLimits
 from multimodal_fusion.core.config import typed_settings
@@ -38,6 +38,9 @@ from multimodal_fusion.modalities.common import (
     is_absent,
 )
 
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
+
 # Bump when the extraction changes what it computes, so cached features are not reused.
 IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
 IMAGE_FEATURES_VERSION = "image-features-1"
@@ -54,6 +57,8 @@ EFFICIENTNET_WIDTH = 1280
 
 def image_transform(size: int) -> v2.Compose:
     """Square resize and scaling to [-1, 1], the same for training and inference."""
+    from torchvision.transforms import v2
+
     return v2.Compose([
         v2.ToImage(),
         v2.Resize((size, size), antialias=True),

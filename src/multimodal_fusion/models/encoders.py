@@ -12,7 +12,6 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import resnet18
 
 # The small CNN's first block's channels in the specs saved before it was a setting
 # (`training.model.cnn_width`), so those models still load as they were trained.
@@ -60,6 +59,8 @@ class ResNet18Encoder(nn.Module):
     """torchvision's ResNet-18, trained from scratch, its classifier replaced by a projection."""
 
     def __init__(self, in_channels: int, output_dim: int) -> None:
+        from torchvision.models import resnet18
+
         super().__init__()
         self.net = resnet18(weights=None, num_classes=output_dim)
         if in_channels != 3:

@@ -6,10 +6,14 @@ the model spec; here they become transforms of normalised square tensors.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from torchvision.transforms import v2
 
 from multimodal_fusion.modalities.image import Augmentation
+
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 
 def augmentation(settings: dict, size: int) -> v2.Compose | None:
@@ -18,6 +22,8 @@ def augmentation(settings: dict, size: int) -> v2.Compose | None:
     The crop is resized back to `size`; colour jitter works on [0, 1], so the [-1, 1]
     tensors are mapped there and back.
     """
+    from torchvision.transforms import v2
+
     chosen = Augmentation(**settings)
     steps: list[v2.Transform] = []
     if chosen.rotation > 0:

@@ -20,7 +20,6 @@ from sklearn.metrics import f1_score
 from torch import Tensor
 from torch.nn import functional
 from torch.nn.parallel import DistributedDataParallel
-from torchvision.transforms import v2
 
 from multimodal_fusion.core.config import typed_settings
 from multimodal_fusion.core.device import autocast, select_device, uses_bf16
@@ -34,6 +33,8 @@ from multimodal_fusion.training.data import SplitData, choose_placement, plan_ep
 from multimodal_fusion.training.distributed import Cluster, current_cluster, from_main, join
 
 if TYPE_CHECKING:
+    from torchvision.transforms import v2
+
     from multimodal_fusion.training.auto import Trainer
     from multimodal_fusion.training.strategies import Strategy
 
