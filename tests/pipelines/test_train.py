@@ -246,20 +246,38 @@ def test_sigkill_mid_training_then_the_same_command_resumes_to_the_same_metrics(
     assert not list(checkpoints.glob("*/last.pt"))
 
 
-def test_torchrun_trains_with_two_ranks_and_only_rank_0_writes(trained_project):
-    before = len(versions(trained_project, "data/08_reporting/metrics.json"))
+def torchrun(project: Path, params: str) -> str:
+    """`kedro run --pipelines=training,evaluation` with two CPU ranks: its output."""
     launch = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "kedro",
-         "run", "--pipelines=training,evaluation", "--params=training.fit.max_epochs=3"],
-        cwd=trained_project, capture_output=True, text=True, timeout=300,
+         "run", "--pipelines=training,evaluation", f"--params={params}"],
+        cwd=project, capture_output=True, text=True, timeout=300,
         env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"},
     )
     assert launch.returncode == 0, launch.stdout + launch.stderr
-    output = launch.stdout + launch.stderr
+    return launch.stdout + launch.stderr
+
+
+def test_torchrun_trains_with_two_ranks_and_only_rank_0_writes(trained_project):
+    before = len(versions(trained_project, "data/08_reporting/metrics.json"))
+    output = torchrun(trained_project, "training.fit.max_epochs=3")
     assert "rank 0 of 2" in output and "rank 1 of 2" in output
     assert "Rank 1 of 2: outputs stay in memory" in output
     assert len(versions(trained_project, "data/08_reporting/metrics.json")) == before + 1
     assert latest_metrics(trained_project)["epochs"] == 3
+
+
+def test_torchrun_bags_the_fold_models_each_trained_on_both_ranks(trained_project):
+    """The `bagged` preset's cross-fit under torchrun: both ranks train every fold model
+    together, and one bag is saved."""
+    before = len(versions(trained_project, "data/06_models/fusion_model.safetensors"))
+    output = torchrun(trained_project, "training.search.folds=2,training.fit.max_epochs=2")
+    assert "cross-fit: your settings (late) 1.00 over 2 folds" in " ".join(output.split())
+    saved = versions(trained_project, "data/06_models/fusion_model.safetensors")
+    assert len(saved) == before + 1
+    spec = json.loads((saved[-1] / "fusion_model.json").read_text())
+    assert spec["fusion"] == "ensemble" and spec["ensemble"]["folds"] == 2
+    assert spec["weights"] == [0.5, 0.5]
 
 
 def test_a_misspelt_fusion_option_stops_the_run_naming_it(trained_project):
