@@ -66,8 +66,8 @@ def test_the_model_keeps_what_every_fitting_modality_learnt():
 
 
 def test_no_stage_imports_torchvision_before_it_decodes_augments_or_builds_a_resnet():
-    """Importing torchvision loads torch._dynamo: 1.3 to 2 s of every command's start
-    here, which `evaluation`, `evaluate` and a server loading a model need not pay."""
+    """Importing torchvision loads torch._dynamo: 1.3 to 2 s of a command's start here,
+    which `evaluation` and `evaluate`, working on stored tensors, need not pay."""
     code = ("import sys\n"
             "import multimodal_fusion.settings\n"
             "from multimodal_fusion.pipeline_registry import register_pipelines\n"
