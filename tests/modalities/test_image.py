@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from helpers import manifest_of, settings, typed, write_image
@@ -13,8 +14,10 @@ from multimodal_fusion.modalities.image import (
     ImageFeatures,
     ImagePreprocessing,
     check_image_file,
+    encode_images,
     extract_image_tensors,
     image_features,
+    load_efficientnet_lite0,
 )
 
 
@@ -115,6 +118,39 @@ def test_cnn_and_pretrained_features_travel_in_one_vector_per_image(tmp_path):
     with pytest.raises(ValueError, match="augment applies to the encoders that train on pixels"):
         images_for(manifest, size=64, encoder="small_cnn+efficientnet_lite0",
                    augment={"rotation": 5})
+
+
+def test_efficientnet_lite0_gives_its_pooled_head_its_grid_or_both(tmp_path):
+    manifest = manifest_of("image", [write_image(tmp_path / "a.png", size=(40, 40)), ""])
+    tensors = tensors_of(manifest, size=64)
+    head, grid, both = (image_features(tensors, typed(
+        ImageFeatures, "image.features", encoder="efficientnet_lite0",
+        pretrained_features=kind))["values"] for kind in ("head", "grid", "head+grid"))
+    assert head.shape == (2, 1280) and grid.shape == (2, 192 * 3 * 3)
+    np.testing.assert_array_equal(both, np.concatenate([head, grid], axis=1))
+    with torch.no_grad():
+        pooled = load_efficientnet_lite0().extract_features(
+            torch.from_numpy(tensors["values"][:1])).mean(dim=(2, 3)).numpy()
+    np.testing.assert_array_equal(head[:1], pooled), "the head is the features models had"
+    assert grid[0].any() and not grid[1].any()
+    hybrid = image_features(tensors, typed(
+        ImageFeatures, "image.features", encoder="small_cnn+efficientnet_lite0", cnn_size=16,
+        pretrained_features="grid"))
+    np.testing.assert_allclose(hybrid["values"][:, 3 * 16 * 16:], grid, rtol=1e-5)
+    with pytest.raises(ValueError, match="pretrained_features 'top'; choose one of head, grid"):
+        image_features(tensors, typed(ImageFeatures, "image.features",
+                                      encoder="efficientnet_lite0", pretrained_features="top"))
+
+
+def test_a_recipe_saved_before_pretrained_features_existed_gives_the_head(tmp_path):
+    manifest = manifest_of("image", [write_image(tmp_path / "a.png", size=(40, 40))])
+    tensors = tensors_of(manifest, size=64) | {"key": np.array("the preprocessing's key")}
+    extraction = {"cache": None, "workers": 1}
+    recorded = settings("image.features", encoder="efficientnet_lite0")
+    recorded.pop("pretrained_features")
+    head = settings("image.features", encoder="efficientnet_lite0", pretrained_features="head")
+    np.testing.assert_array_equal(encode_images(tensors, recorded, extraction)["values"],
+                                  encode_images(tensors, head, extraction)["values"])
 
 
 def test_image_weights_are_checked_before_training(tmp_path):

@@ -202,7 +202,7 @@ def test_fine_tuning_continues_the_pretrained_network_and_trains_its_tail_slowly
              "present": np.array([True, True, False, True]), "failed": np.array([], int),
              "failure": np.array([], str)}
     off = {"rotation": 0, "crop_scale": 1.0, "horizontal_flip": False, "colour_jitter": 0.0}
-    settings = ImageFeatures("efficientnet_lite0_finetuned", None, off, 32, 2, 0.1)
+    settings = ImageFeatures("efficientnet_lite0_finetuned", None, off, 32, "head", 2, 0.1)
     activations = image_features(table, settings)
     assert activations["values"].shape == (4, 192, 3, 3) and not activations["values"][2].any()
     spec = {**SPEC, "modalities": {"image": {
@@ -228,4 +228,4 @@ def test_fine_tuning_continues_the_pretrained_network_and_trains_its_tail_slowly
                                                        strict=True))
     with pytest.raises(ValueError, match="finetune_blocks 17: give 1 to 16"):
         image_features(table, ImageFeatures("efficientnet_lite0_finetuned", None, off, 32,
-                                            17, 0.1))
+                                            "head", 17, 0.1))
