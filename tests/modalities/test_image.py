@@ -131,7 +131,7 @@ def test_efficientnet_lite0_gives_its_pooled_head_its_grid_or_both(tmp_path):
     with torch.no_grad():
         pooled = load_efficientnet_lite0().extract_features(
             torch.from_numpy(tensors["values"][:1])).mean(dim=(2, 3)).numpy()
-    np.testing.assert_array_equal(head[:1], pooled), "the head is the features models had"
+    np.testing.assert_array_equal(head[:1], pooled, err_msg="the head is what models had")
     assert grid[0].any() and not grid[1].any()
     hybrid = image_features(tensors, typed(
         ImageFeatures, "image.features", encoder="small_cnn+efficientnet_lite0", cnn_size=16,
