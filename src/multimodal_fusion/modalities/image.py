@@ -242,18 +242,20 @@ def load_efficientnet_lite0() -> torch.nn.Module:
     return model.eval()
 
 
-def frozen_pass(tensors: FeatureTable, shape: tuple[int, ...], compute: Callable[[Tensor], Tensor],
+def frozen_pass(tensors: FeatureTable, compute: Callable[[Tensor], Tensor],
                 label: str) -> np.ndarray:
-    """`compute` of every present image, a row of `shape` each (zeros where absent), run
-    without gradients: in batches of `PRETRAINED_BATCH` on the CPU, and on a GPU in large
-    batches under bf16 autocast where it has bf16 (see `device.frozen_encoder_run`)."""
+    """`compute` of every present image, a row each (zeros where absent; its shape that of
+    `compute` of a blank image), run without gradients: in batches of `PRETRAINED_BATCH` on
+    the CPU, and on a GPU in large batches under bf16 autocast where it has bf16 (see
+    `device.frozen_encoder_run`)."""
     device, bf16, _ = frozen_encoder_run()
     present = tensors["present"]
-    values = RowStore((len(present), *shape))
     positions = np.flatnonzero(present)
     size = frozen_batch(device, PRETRAINED_BATCH)
     batches = [positions[i:i + size] for i in range(0, len(positions), size)]
     with torch.no_grad():
+        blank = torch.zeros(1, *tensors["values"].shape[1:], device=device)
+        values = RowStore((len(present), *compute(blank).shape[1:]))
         for batch in track(batches, label):
             images = torch.from_numpy(read_rows(tensors["values"], batch)).to(device)
             with autocast(device, bf16):
@@ -272,25 +274,28 @@ def efficientnet_lite0_features(tensors: FeatureTable, kind: str) -> FeatureTabl
     avmnist_hard's validation split it raised `late` from 0.976 to 0.987 (benchmarks/README).
     """
     network = load_efficientnet_lite0().to(frozen_encoder_run()[0])
-    count = len(network._blocks)
 
     def features(images: Tensor) -> Tensor:
-        x = network._swish(network._bn0(network._conv_stem(images)))
-        for block in network._blocks[:count - GRID_BLOCKS_LEFT]:
-            x = block(x)
+        x = before_last_blocks(network, images, GRID_BLOCKS_LEFT)
         grid = functional.adaptive_avg_pool2d(x, GRID_SIDE).flatten(1)
         if kind == "grid":
             return grid
-        for block in network._blocks[count - GRID_BLOCKS_LEFT:]:
+        for block in network._blocks[-GRID_BLOCKS_LEFT:]:
             x = block(x)
         head = network._swish(network._bn1(network._conv_head(x))).mean(dim=(2, 3))
         return head if kind == "head" else torch.cat([head, grid], dim=1)
 
-    side = tensors["values"].shape[1:]
-    with torch.no_grad():
-        width = features(torch.zeros(1, *side, device=frozen_encoder_run()[0])).shape[1]
-    values = frozen_pass(tensors, (width,), features, "image efficientnet_lite0 batches")
+    values = frozen_pass(tensors, features, "image efficientnet_lite0 batches")
     return for_encoder(tensors, values, "mlp")
+
+
+def before_last_blocks(network: torch.nn.Module, images: Tensor, blocks_left: int) -> Tensor:
+    """EfficientNet-Lite0's activations before its last `blocks_left` blocks (in eval mode,
+    where its blocks drop no connection, as `extract_features` runs them)."""
+    x = network._swish(network._bn0(network._conv_stem(images)))
+    for block in network._blocks[:len(network._blocks) - blocks_left]:
+        x = block(x)
+    return x
 
 
 def efficientnet_lite0_activations(tensors: FeatureTable, trainable_blocks: int,
@@ -308,18 +313,8 @@ def efficientnet_lite0_activations(tensors: FeatureTable, trainable_blocks: int,
     if not 1 <= trainable_blocks <= count:
         raise ValueError(f"image.features.finetune_blocks {trainable_blocks}: give 1 to "
                          f"{count} (EfficientNet-Lite0 has {count} blocks)")
-
-    def frozen_layers(images: Tensor) -> Tensor:
-        x = network._swish(network._bn0(network._conv_stem(images)))
-        for block in network._blocks[:count - trainable_blocks]:
-            x = block(x)
-        return x
-
-    side = tensors["values"].shape[1:]
-    with torch.no_grad():
-        shape = tuple(frozen_layers(torch.zeros(1, *side, device=frozen_encoder_run()[0]))
-                      .shape[1:])
-    values = frozen_pass(tensors, shape, frozen_layers, "image efficientnet_lite0 batches")
+    values = frozen_pass(tensors, lambda images: before_last_blocks(
+        network, images, trainable_blocks), "image efficientnet_lite0 batches")
     return for_encoder(tensors, values, "efficientnet_lite0_tail", {
         "trainable_blocks": trainable_blocks, "learning_rate_scale": learning_rate_scale})
 
