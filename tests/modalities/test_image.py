@@ -111,7 +111,8 @@ def test_cnn_and_pretrained_features_travel_in_one_vector_per_image(tmp_path):
     pixels = 3 * 16 * 16
     assert table["values"].shape == (2, pixels + 1280)
     assert str(table["encoder"]) == "small_cnn+mlp"
-    assert json.loads(str(table["encoder_options"])) == {"image_shape": [3, 16, 16]}
+    assert json.loads(str(table["encoder_options"])) == {
+        "image_shape": [3, 16, 16], "pretrained_parts": {"head": [0, 1280]}}
     alone = images_for(manifest, size=64, encoder="efficientnet_lite0")
     np.testing.assert_allclose(table["values"][:, pixels:], alone["values"], rtol=1e-5)
     assert not table["values"][1].any()
@@ -123,11 +124,14 @@ def test_cnn_and_pretrained_features_travel_in_one_vector_per_image(tmp_path):
 def test_efficientnet_lite0_gives_its_pooled_head_its_grid_or_both(tmp_path):
     manifest = manifest_of("image", [write_image(tmp_path / "a.png", size=(40, 40)), ""])
     tensors = tensors_of(manifest, size=64)
-    head, grid, both = (image_features(tensors, typed(
-        ImageFeatures, "image.features", encoder="efficientnet_lite0",
-        pretrained_features=kind))["values"] for kind in ("head", "grid", "head+grid"))
+    tables = {kind: image_features(tensors, typed(
+        ImageFeatures, "image.features", encoder="efficientnet_lite0", pretrained_features=kind))
+        for kind in ("head", "grid", "head+grid")}
+    head, grid, both = (tables[kind]["values"] for kind in ("head", "grid", "head+grid"))
     assert head.shape == (2, 1280) and grid.shape == (2, 192 * 3 * 3)
     np.testing.assert_array_equal(both, np.concatenate([head, grid], axis=1))
+    assert json.loads(str(tables["head+grid"]["encoder_options"])) == {
+        "pretrained_parts": {"head": [0, 1280], "grid": [1280, 1280 + 1728]}}
     with torch.no_grad():
         pooled = load_efficientnet_lite0().extract_features(
             torch.from_numpy(tensors["values"][:1])).mean(dim=(2, 3)).numpy()

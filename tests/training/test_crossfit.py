@@ -47,7 +47,8 @@ def test_out_of_fold_probabilities_come_from_the_model_that_did_not_see_the_samp
     inputs = image_toy_inputs()
     settings = trial_settings(search_settings(tmp_path), {
         "strategy": "concat", "learning_rate": 0.002, "weight_decay": 1e-4, "dropout": 0.0,
-        "modality_dropout": 0.0, "hidden_dim": 16, "cnn_width": 16})
+        "modality_dropout": 0.0, "hidden_dim": 16, "cnn_width": 16,
+        "pretrained_features": "all"})
     stores = fold_stores(tmp_path / "crossfit", 3, build_model)
     fit = cross_fit(inputs, settings, 0, train, stores)
     assert len(fit.models) == 3 and fit.seconds > 0

@@ -176,3 +176,51 @@ def test_a_file_that_is_not_resnet18_weights_is_refused(tmp_path):
     torch.save({"layer.weight": torch.zeros(2)}, path)
     with pytest.raises(ValueError, match="is not a torchvision ResNet-18 state_dict"):
         ResNet18Encoder(3, 8).load_backbone(str(path))
+
+
+def pretrained_inputs(parts: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Images as the default encoder's vectors (4 x 4 pixels, then frozen features whose
+    head of 5 values tells the class and whose grid of 3 is noise), with only `parts` of
+    the features, as image.features.pretrained_features would compute them."""
+    rng = np.random.default_rng(0)
+    n = 90
+    labels = np.array(["a", "b", "c"])[np.arange(n) % 3]
+    head = rng.normal(size=(n, 5)).astype(np.float32)
+    head[:, 0] += 3.0 * (np.arange(n) % 3)
+    features = {"head": head, "grid": rng.normal(size=(n, 3)).astype(np.float32)}
+    pixels = rng.normal(size=(n, 48)).astype(np.float32)
+    values = np.concatenate([pixels, *(features[part] for part in parts)], axis=1)
+    bounds = np.cumsum([0, *(features[part].shape[1] for part in parts)]).tolist()
+    options = {"image_shape": [3, 4, 4], "pretrained_parts": {
+        part: bounds[i:i + 2] for i, part in enumerate(parts)}}
+    manifest = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)], "label": labels,
+                             "split": np.array(["train", "train", "val", "test"])[
+                                 np.arange(n) // 3 % 4]})
+    return assemble_model_inputs(manifest, {"image": feature_table(
+        manifest, values, np.ones(n, bool), "small_cnn+mlp", options)})
+
+
+def test_a_model_reading_the_head_of_head_and_grid_features_trains_as_one_on_the_head():
+    settings = with_fit(max_epochs=4)
+    on_head, history = train(pretrained_inputs(("head",)), settings, 0)
+    picked = merged_settings(settings, pretrained_features="head")
+    from_both, history_both = train(pretrained_inputs(("head", "grid")), picked, 0)
+    assert from_both.spec["modalities"]["image"]["pretrained_columns"] == [[0, 5]]
+    assert without_seconds(history_both) == without_seconds(history)
+    assert all(torch.equal(a, b) for a, b in zip(
+        on_head.state_dict().values(), from_both.state_dict().values(), strict=True))
+    on_grid, _ = train(pretrained_inputs(("head", "grid")),
+                       merged_settings(settings, pretrained_features="grid"), 0)
+    assert on_grid.encoders["image"].pretrained[1].in_features == 3
+    with pytest.raises(ValueError, match=r"pretrained_features 'grid': the image features hold "
+                                         r"no grid \(their parts: head\).*head\+grid"):
+        train(pretrained_inputs(("head",)), merged_settings(settings, pretrained_features="grid"),
+              0)
+
+
+def merged_settings(settings: dict, **model) -> dict:
+    return {**settings, "model": {**settings["model"], **model}}
+
+
+def without_seconds(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in history]

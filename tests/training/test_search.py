@@ -34,14 +34,14 @@ def test_a_search_starts_from_the_users_settings_prunes_and_keeps_its_best_model
     assert first["params"] == {"strategy": "concat", "learning_rate": 0.002,
                                "weight_decay": 0.0001, "dropout": 0.0,
                                "modality_dropout": 0.35, "hidden_dim": 16,
-                               "cnn_width": 16}
+                               "cnn_width": 16, "pretrained_features": "all"}
     assert len(record["trials"]) == 8 and record["pruned"] >= 1
     assert all(t["epochs"] < 6 for t in record["trials"] if t["state"] == "pruned")
     completed = [t for t in record["trials"] if t["state"] == "complete"]
     assert record["best"]["value"] == max(t["value"] for t in completed) >= first["value"]
     assert set(record["importance"]) == {"strategy", "learning_rate", "weight_decay",
                                          "dropout", "modality_dropout", "hidden_dim",
-                                         "cnn_width"}
+                                         "cnn_width", "pretrained_features"}
     assert abs(sum(record["importance"].values()) - 1) < 1e-6
     assert "pruned after" in caplog.text
     caplog.clear()

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
 IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
-IMAGE_FEATURES_VERSION = "image-features-1"
+IMAGE_FEATURES_VERSION = "image-features-2"
 CHANNELS = 3
 FITS = ("squash", "crop")
 FLOAT_MODES = ("F",)  # Pillow's one mode of float pixels, which can hold NaN
@@ -286,7 +286,16 @@ def efficientnet_lite0_features(tensors: FeatureTable, kind: str) -> FeatureTabl
         return head if kind == "head" else torch.cat([head, grid], dim=1)
 
     values = frozen_pass(tensors, features, "image efficientnet_lite0 batches")
-    return for_encoder(tensors, values, "mlp")
+    return for_encoder(tensors, values, "mlp",
+                       {"pretrained_parts": pretrained_parts(kind, values.shape[1])})
+
+
+def pretrained_parts(kind: str, width: int) -> dict[str, list[int]]:
+    """Where each part of `kind`'s `width` features lies, [start, stop), so that a model can
+    read some of them (`training.model.pretrained_features`, which a search can choose)."""
+    if kind == "head+grid":
+        return {"head": [0, EFFICIENTNET_WIDTH], "grid": [EFFICIENTNET_WIDTH, width]}
+    return {kind: [0, width]}
 
 
 def before_last_blocks(network: torch.nn.Module, images: Tensor, blocks_left: int) -> Tensor:
@@ -378,4 +387,5 @@ def cnn_and_pretrained(tensors: FeatureTable, cnn_size: int, kind: str) -> Featu
         values.put(start, np.concatenate([small.flatten(1).numpy(),
                                           read_rows(pretrained, rows)], axis=1))
     return for_encoder(tensors, values.result(), "small_cnn+mlp",
-                       {"image_shape": [CHANNELS, cnn_size, cnn_size]})
+                       {"image_shape": [CHANNELS, cnn_size, cnn_size],
+                        "pretrained_parts": pretrained_parts(kind, pretrained.shape[1])})

@@ -154,6 +154,24 @@ class EmbeddingBagEncoder(nn.Module):
         return self.project(self.bag(token_ids))
 
 
+class ColumnPick(nn.Module):
+    """The [start, stop) column ranges a model reads of a feature vector (the modality
+    spec's `pretrained_columns`, from `training.model.pretrained_features`); all without."""
+
+    def __init__(self, columns: list[list[int]] | None) -> None:
+        super().__init__()
+        self.columns = [tuple(pair) for pair in columns] if columns else None
+
+    def width(self, full: int) -> int:
+        """How many columns it keeps of `full`."""
+        return sum(stop - start for start, stop in self.columns) if self.columns else full
+
+    def forward(self, vectors: Tensor) -> Tensor:
+        if self.columns is None:
+            return vectors
+        return torch.cat([vectors[:, start:stop] for start, stop in self.columns], dim=1)
+
+
 class VectorMLP(nn.Module):
     """Standardise a feature vector with statistics of the training set, then a two-layer MLP.
 
@@ -161,27 +179,31 @@ class VectorMLP(nn.Module):
     else. They start as the identity; `set_standardisation` fills them from training data.
     """
 
-    def __init__(self, input_dim: int, output_dim: int, hidden_dim: int, dropout: float) -> None:
+    def __init__(self, input_dim: int, output_dim: int, hidden_dim: int, dropout: float,
+                 columns: list[list[int]] | None = None) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.zeros(input_dim))
-        self.register_buffer("std", torch.ones(input_dim))
+        self.pick = ColumnPick(columns)
+        width = self.pick.width(input_dim)
+        self.register_buffer("mean", torch.zeros(width))
+        self.register_buffer("std", torch.ones(width))
         self.net = nn.Sequential(
-            nn.Linear(input_dim, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(width, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden_dim, output_dim),
         )
 
     @classmethod
     def from_spec(cls, modality: dict, model: dict) -> VectorMLP:
         return cls(modality["input_shape"][0], model["embedding_dim"], model["hidden_dim"],
-                   model["dropout"])
+                   model["dropout"], modality.get("pretrained_columns"))
 
     def set_standardisation(self, vectors: Tensor) -> None:
         """Use the mean and spread of these (present, training) vectors from now on."""
-        self.mean.copy_(vectors.mean(dim=0))
-        self.std.copy_(vectors.std(dim=0).clamp_min(1e-3))
+        picked = self.pick(vectors)
+        self.mean.copy_(picked.mean(dim=0))
+        self.std.copy_(picked.std(dim=0).clamp_min(1e-3))
 
     def forward(self, vectors: Tensor) -> Tensor:
-        return self.net((vectors - self.mean) / self.std)
+        return self.net((self.pick(vectors) - self.mean) / self.std)
 
 
 class CNNWithPretrained(nn.Module):
@@ -190,13 +212,16 @@ class CNNWithPretrained(nn.Module):
     then the features, normalised per sample so their scale needs no statistics."""
 
     def __init__(self, image_shape: list[int], pretrained_width: int, output_dim: int,
-                 hidden_dim: int, dropout: float, cnn_width: int = SMALL_CNN_WIDTH) -> None:
+                 hidden_dim: int, dropout: float, cnn_width: int = SMALL_CNN_WIDTH,
+                 columns: list[list[int]] | None = None) -> None:
         super().__init__()
         self.image_shape = list(image_shape)
         self.pixels = math.prod(image_shape)
         self.cnn = SmallCNN(image_shape[0], output_dim, cnn_width)
+        self.pick = ColumnPick(columns)
+        width = self.pick.width(pretrained_width)
         self.pretrained = nn.Sequential(
-            nn.LayerNorm(pretrained_width), nn.Linear(pretrained_width, hidden_dim),
+            nn.LayerNorm(width), nn.Linear(width, hidden_dim),
             nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden_dim, output_dim),
         )
 
@@ -205,11 +230,11 @@ class CNNWithPretrained(nn.Module):
         image_shape = modality["image_shape"]
         width = modality["input_shape"][0] - math.prod(image_shape)
         return cls(image_shape, width, model["embedding_dim"], model["hidden_dim"],
-                   model["dropout"], small_cnn_width(model))
+                   model["dropout"], small_cnn_width(model), modality.get("pretrained_columns"))
 
     def forward(self, vectors: Tensor) -> Tensor:
         images = vectors[:, :self.pixels].reshape(-1, *self.image_shape)
-        return self.cnn(images) + self.pretrained(vectors[:, self.pixels:])
+        return self.cnn(images) + self.pretrained(self.pick(vectors[:, self.pixels:]))
 
 
 ENCODERS: dict[str, type[nn.Module]] = {

@@ -21,6 +21,8 @@ from multimodal_fusion.modalities.common import FeatureTable
 ModelInputs = dict[str, np.ndarray]
 
 logger = logging.getLogger(__name__)
+# `training.model.pretrained_features` for a model that reads every part of the features.
+ALL_PRETRAINED_FEATURES = "all"
 
 
 @dataclass
@@ -78,6 +80,7 @@ class ModelSettings:
     embedding_dim: int
     hidden_dim: int
     cnn_width: int
+    pretrained_features: str
     dropout: float
     standardise: tuple[str, ...] | list[str]
 
@@ -136,11 +139,13 @@ def model_spec(model_inputs: ModelInputs, modalities: list[str], settings: Model
                          f"{', '.join(modality_names())}")
     specs = {}
     for modality in modalities:
+        options = json.loads(str(model_inputs[f"{modality}_encoder_options"]))
         specs[modality] = {
             "encoder": str(model_inputs[f"{modality}_encoder"]),
             "input_shape": list(model_inputs[modality].shape[1:]),
             "standardise": modality in settings.standardise,
-            **json.loads(str(model_inputs[f"{modality}_encoder_options"])),
+            **options,
+            **pretrained_columns(modality, options, settings.pretrained_features),
         }
     return {
         "classes": sorted(set(model_inputs["label"].tolist())),
@@ -150,6 +155,23 @@ def model_spec(model_inputs: ModelInputs, modalities: list[str], settings: Model
         "cnn_width": settings.cnn_width,
         "dropout": settings.dropout,
     }
+
+
+def pretrained_columns(modality: str, options: dict, kind: str) -> dict:
+    """The columns of a modality's pretrained features that a model reads when
+    `training.model.pretrained_features` is `kind` (the spec's `pretrained_columns`):
+    nothing to add when it reads them all, or when the features come in one part."""
+    parts = options.get("pretrained_parts")
+    if kind == ALL_PRETRAINED_FEATURES or parts is None:
+        return {}
+    unknown = sorted(set(kind.split("+")) - set(parts))
+    if unknown:
+        raise ValueError(
+            f"training.model.pretrained_features {kind!r}: the {modality} features hold no "
+            f"{', '.join(unknown)} (their parts: {', '.join(parts)}); compute them with "
+            f"{modality}.features.pretrained_features: head+grid, which holds both parts, or "
+            f"set this to all or to parts they hold, joined by +")
+    return {"pretrained_columns": [parts[part] for part in kind.split("+")]}
 
 
 def batch_for_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:

@@ -50,9 +50,10 @@ NOT_IN_STUDY = ("n_trials", "timeout_minutes", "keep", "folds", "finalists")
 TRIAL_GROUPS = ("model", "fit", "linear")
 KEPT = ("best", "ensemble")
 LOG_SCALED = ("learning_rate", "weight_decay")
-# The space's numbers drawn from a [low, high] range, and its widths chosen from a list.
+# The space's numbers drawn from a [low, high] range, and its model settings chosen from a
+# list.
 RANGED = ("learning_rate", "weight_decay", "dropout", "modality_dropout")
-WIDTHS = ("hidden_dim", "cnn_width")
+LISTED = ("hidden_dim", "cnn_width", "pretrained_features")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class SearchSettings:
     modality_dropout: tuple[float, float] | list[float]
     hidden_dim: tuple[int, ...] | list[int]
     cnn_width: tuple[int, ...] | list[int]
+    pretrained_features: tuple[str, ...] | list[str]
     startup_trials: int
     prune_after_epochs: int
     keep: str
@@ -88,9 +90,9 @@ class SearchSettings:
             if not 0 <= low <= high or (name in LOG_SCALED and low <= 0):
                 raise ValueError(f"training.search.{name} {[low, high]}: give [low, high] with "
                                  f"0 {'<' if name in LOG_SCALED else '<='} low <= high")
-        for name in WIDTHS:
+        for name in LISTED:
             if not getattr(self, name):
-                raise ValueError(f"training.search.{name}: list one or more widths")
+                raise ValueError(f"training.search.{name}: list one or more values")
         if self.keep not in KEPT:
             raise ValueError(f"training.search.keep {self.keep!r}: choose best or ensemble")
         if not isinstance(self.folds, int) or self.folds < 0 or self.folds == 1:
@@ -113,9 +115,9 @@ def suggest(trial: Trial, search: SearchSettings) -> dict:
     floats = {name: trial.suggest_float(name, *range_of(search, name), log=name in LOG_SCALED)
               for name in RANGED}
     strategy = trial.suggest_categorical("strategy", list(search.strategies))
-    widths = {name: trial.suggest_categorical(name, list(getattr(search, name)))
-              for name in WIDTHS}
-    return {"strategy": strategy, **floats, **widths}
+    listed = {name: trial.suggest_categorical(name, list(getattr(search, name)))
+              for name in LISTED}
+    return {"strategy": strategy, **floats, **listed}
 
 
 def trial_settings(settings: dict, params: dict) -> dict:
@@ -126,7 +128,8 @@ def trial_settings(settings: dict, params: dict) -> dict:
     return {**shaping, "auto": None, "ensemble": None,
             "model": {**shaping["model"], "fusion": params["strategy"],
                       "dropout": params["dropout"], "hidden_dim": params["hidden_dim"],
-                      "cnn_width": params["cnn_width"]},
+                      "cnn_width": params["cnn_width"],
+                      "pretrained_features": params["pretrained_features"]},
             "fit": {**shaping["fit"], "learning_rate": params["learning_rate"],
                     "weight_decay": params["weight_decay"],
                     "modality_dropout": params["modality_dropout"]}}
@@ -146,9 +149,9 @@ def own_parameters(settings: dict, search: SearchSettings) -> dict:
     own = {"strategy": model["fusion"], "learning_rate": fit["learning_rate"],
            "weight_decay": fit["weight_decay"], "dropout": model["dropout"],
            "modality_dropout": fit["modality_dropout"], "hidden_dim": model["hidden_dim"],
-           "cnn_width": model["cnn_width"]}
+           "cnn_width": model["cnn_width"], "pretrained_features": model["pretrained_features"]}
     inside = {"strategy": own["strategy"] in search.strategies}
-    inside |= {name: own[name] in getattr(search, name) for name in WIDTHS}
+    inside |= {name: own[name] in getattr(search, name) for name in LISTED}
     inside |= {name: range_of(search, name)[0] <= own[name] <= range_of(search, name)[1]
                for name in RANGED}
     return {name: value for name, value in own.items() if inside[name]}
