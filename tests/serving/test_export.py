@@ -22,7 +22,10 @@ from multimodal_fusion.training.strategies import (
 onnx = pytest.importorskip("onnx", reason="the export extra is not installed")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
 
-MODALITIES = {"image": {"encoder": "small_cnn", "input_shape": [3, 16, 16]},
+# The image as the default encoder's vector (its pixels, then frozen features), the model
+# reading the grid part of features computed as head+grid.
+MODALITIES = {"image": {"encoder": "small_cnn+mlp", "input_shape": [3 * 16 * 16 + 8],
+                        "image_shape": [3, 16, 16], "pretrained_columns": [[5, 8]]},
               "text": {"encoder": "mlp", "input_shape": [40]},
               "audio": {"encoder": "mlp", "input_shape": [24], "standardise": True},
               "tabular": {"encoder": "mlp", "input_shape": [5]}}
