@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
+from threadpoolctl import OpenBLASController, threadpool_limits
 
 from multimodal_fusion.core.progress import progress
 
@@ -38,6 +39,44 @@ def resolve_workers(workers: int | str | None) -> int:
     return workers
 
 
+class OneBlasThread:
+    """BLAS on one thread while any caller in this process is inside, as in a worker process.
+
+    A BLAS thread count is the whole process's, and a matrix product can round differently
+    with another one (the demo's MFCCs by up to 8e-6). Under Kedro's ThreadRunner two
+    steps' loops overlap: with a limit each, the first to finish would restore the other's
+    BLAS threads mid-loop, and that step's remaining files would come out different in the
+    last bits. So the limit is shared and counted: set by the first caller in, restored by
+    the last one out, whichever threads they are (threadpoolctl lets only the thread that
+    holds OpenBLAS's control set it, so each hands the control back at once). A per-thread
+    limit beside it (`threadpool_limits`) covers OpenMP, whose thread counts are each
+    thread's own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._limiter: threadpool_limits | None = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if not self._inside:
+                self._limiter = threadpool_limits(limits=1, user_api="blas")
+                OpenBLASController.clear_controlling_thread()
+            self._inside += 1
+
+    def __exit__(self, *exception: object) -> None:
+        with self._lock:
+            self._inside -= 1
+            if not self._inside:
+                self._limiter.restore_original_limits()
+                OpenBLASController.clear_controlling_thread()
+                self._limiter = None
+
+
+ONE_BLAS_THREAD = OneBlasThread()
+
+
 def _apply_each(function: Callable[[Any], Any], items: Sequence[Any]) -> list[tuple[bool, Any]]:
     """(True, result) or (False, the error's message) per item: one bad file must not hide
     which one it was, and an error message always crosses a process boundary."""
@@ -58,10 +97,12 @@ def map_in_order(function: Callable[[Any], Any], items: Sequence[Any], workers: 
     rest would take longer than `PARALLEL_WORTH_SECONDS` here, the rest goes to worker
     processes in chunks (joblib's loky, which suits every platform); otherwise starting them
     would cost more than it saves. Only a few chunks are in flight at once, so memory holds
-    a few chunks' results, not the dataset's. Every item is computed with one BLAS thread,
-    here as in a worker, so the results do not depend on which path ran.
+    a few chunks' results, not the dataset's. Every item is computed with one BLAS and one
+    OpenMP thread, here as in a worker, so the results do not depend on which path ran or
+    on what other steps run beside it.
     """
-    with progress(description, len(items)) as advance, threadpool_limits(limits=1):
+    with (progress(description, len(items)) as advance, ONE_BLAS_THREAD,
+          threadpool_limits(limits=1)):
         started = None
         for item in items[:CHUNK_FILES]:
             yield from _apply_each(function, [item])
