@@ -28,6 +28,7 @@ import numpy as np
 
 COPY_CHUNK = 16 << 20  # bytes of a mapped array copied at a time
 IN_MEMORY_BYTES = 64 << 20  # a `RowStore` this large or larger lives on disk
+ALIGNMENT = 64  # bytes; where torch's own allocator starts every tensor
 _SCRATCH_NAMES = itertools.count()
 # The fixed part of a zip member's local header; its last two fields are the lengths of
 # the name and extra field that come before the member's bytes.
@@ -190,18 +191,34 @@ def is_mapped(array: np.ndarray) -> bool:
     return isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap)
 
 
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An empty array that starts on a 64-byte boundary, as torch's tensors do.
+
+    Torch's CPU matrix kernels can sum in another order when an input starts elsewhere, and
+    numpy's arrays start wherever the allocating thread's heap puts them: without this, the
+    same rows read in a runner's worker thread could train to figures that differ in the
+    last bits from a run in a row.
+    """
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    raw = np.empty(size + ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
 def read_rows(array: np.ndarray, positions: np.ndarray,
               handle: object | None = None) -> np.ndarray:
-    """The rows of `array` at `positions`, in that order, as a new array in memory.
+    """The rows of `array` at `positions`, in that order, as a new array in memory that
+    starts where a tensor of torch's would (`aligned_empty`).
 
     A mapped array's rows are read from its file (through `handle`, an open binary file of
     it, when given), runs of neighbouring rows in one read; nothing of the mapping is
     touched, so the process keeps no pages of the file. Any other array is indexed.
     """
     positions = np.asarray(positions, dtype=np.int64)
+    out = aligned_empty((len(positions), *array.shape[1:]), array.dtype)
     if not is_mapped(array):
-        return np.asarray(array[positions])
-    out = np.empty((len(positions), *array.shape[1:]), dtype=array.dtype)
+        return np.take(array, positions, axis=0, out=out)
     row_bytes = out[0].nbytes if len(out) else 0
     ascending = np.argsort(positions, kind="stable")
     ordered = positions[ascending]

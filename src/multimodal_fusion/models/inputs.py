@@ -182,7 +182,8 @@ def batch_for_split(model_inputs: ModelInputs, split: str, spec: dict) -> Batch:
     """
     rows = model_inputs["split"] == split
     return Batch(
-        {m: torch.from_numpy(model_inputs[m][rows]) for m in spec["modalities"]},
+        {m: torch.from_numpy(read_rows(model_inputs[m], np.flatnonzero(rows)))
+         for m in spec["modalities"]},
         {m: torch.from_numpy(model_inputs[f"{m}_present"][rows]) for m in spec["modalities"]},
         split_labels(model_inputs, split, spec),
     )
