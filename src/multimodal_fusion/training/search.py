@@ -127,9 +127,8 @@ def trial_settings(settings: dict, params: dict) -> dict:
     shaping = study_settings(settings)
     return {**shaping, "auto": None, "ensemble": None,
             "model": {**shaping["model"], "fusion": params["strategy"],
-                      "dropout": params["dropout"], "hidden_dim": params["hidden_dim"],
-                      "cnn_width": params["cnn_width"],
-                      "pretrained_features": params["pretrained_features"]},
+                      "dropout": params["dropout"],
+                      **{name: params[name] for name in LISTED}},
             "fit": {**shaping["fit"], "learning_rate": params["learning_rate"],
                     "weight_decay": params["weight_decay"],
                     "modality_dropout": params["modality_dropout"]}}
@@ -148,8 +147,8 @@ def own_parameters(settings: dict, search: SearchSettings) -> dict:
     model, fit = settings["model"], settings["fit"]
     own = {"strategy": model["fusion"], "learning_rate": fit["learning_rate"],
            "weight_decay": fit["weight_decay"], "dropout": model["dropout"],
-           "modality_dropout": fit["modality_dropout"], "hidden_dim": model["hidden_dim"],
-           "cnn_width": model["cnn_width"], "pretrained_features": model["pretrained_features"]}
+           "modality_dropout": fit["modality_dropout"],
+           **{name: model[name] for name in LISTED}}
     inside = {"strategy": own["strategy"] in search.strategies}
     inside |= {name: own[name] in getattr(search, name) for name in LISTED}
     inside |= {name: range_of(search, name)[0] <= own[name] <= range_of(search, name)[1]
