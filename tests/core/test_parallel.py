@@ -50,3 +50,29 @@ def test_steps_overlapping_in_threads_keep_one_blas_thread_until_the_last_one_en
     second.join(timeout=30)
     assert seen == [{1}, {1}]
     assert blas_threads() == users
+
+
+def test_a_blas_limit_another_thread_holds_is_warned_of_not_ignored_silently(caplog):
+    """threadpoolctl sets OpenBLAS from one thread at a time and ignores the others."""
+    if max(blas_threads()) < 2:
+        pytest.skip("BLAS runs on one thread here anyway")
+    with caplog.at_level("WARNING", logger="multimodal_fusion.core.parallel"):
+        assert [result for _, result in map_in_order(blas_threads, [1], 1, "alone")] == [{1}]
+        assert not caplog.records, "nothing to warn of when the limit holds"
+        holding, release = threading.Event(), threading.Event()
+
+        def hold_openblas() -> None:
+            with threadpool_limits(limits=2, user_api="blas"):
+                holding.set()
+                release.wait(timeout=30)
+
+        holder = threading.Thread(target=hold_openblas)
+        holder.start()
+        holding.wait(timeout=30)
+        try:
+            list(map_in_order(blas_threads, [1], 1, "beside a holder"))
+        finally:
+            release.set()
+            holder.join(timeout=30)
+    assert "another thread holds OpenBLAS's thread control" in caplog.text
+    assert "openblas" in caplog.text

@@ -56,7 +56,7 @@ def test_rows_of_a_mapped_array_are_read_from_its_file_in_any_order(tmp_path):
 
 def test_rows_start_where_torch_starts_its_tensors_so_a_worker_thread_sums_alike(tmp_path):
     """Torch's matrix kernels can round differently for an input at another offset, and
-    numpy puts arrays wherever the reading thread's heap has room (README, "Runners")."""
+    numpy puts arrays wherever the reading thread's heap has room (`core.npz.aligned_empty`)."""
     values = np.random.default_rng(0).normal(size=(300, 300)).astype(np.float32)
     write_npz(tmp_path / "a.npz", {"values": values})
     for array in (values, read_npz(tmp_path / "a.npz", map_from=0)["values"]):

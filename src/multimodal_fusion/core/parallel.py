@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from joblib import Parallel, delayed
-from threadpoolctl import OpenBLASController, threadpool_limits
+from threadpoolctl import OpenBLASController, threadpool_info, threadpool_limits
 
 from multimodal_fusion.core.progress import progress
 
@@ -50,7 +50,9 @@ class OneBlasThread:
     the last one out, whichever threads they are (threadpoolctl lets only the thread that
     holds OpenBLAS's control set it, so each hands the control back at once). A per-thread
     limit beside it (`threadpool_limits`) covers OpenMP, whose thread counts are each
-    thread's own.
+    thread's own. Where another thread holds OpenBLAS's control already (code of the
+    user's own inside a `threadpool_limits` block beside the run), the limit cannot be set,
+    and a warning says so.
     """
 
     def __init__(self) -> None:
@@ -63,6 +65,7 @@ class OneBlasThread:
             if not self._inside:
                 self._limiter = threadpool_limits(limits=1, user_api="blas")
                 OpenBLASController.clear_controlling_thread()
+                warn_of_blas_not_limited()
             self._inside += 1
 
     def __exit__(self, *exception: object) -> None:
@@ -75,6 +78,20 @@ class OneBlasThread:
 
 
 ONE_BLAS_THREAD = OneBlasThread()
+
+
+def warn_of_blas_not_limited() -> None:
+    """threadpoolctl ignores a limit set from a thread without OpenBLAS's control, silently;
+    the per-file results then depend on what else runs, which a user should hear of."""
+    unlimited = [library["filepath"] for library in threadpool_info()
+                 if library["user_api"] == "blas" and library["num_threads"] != 1]
+    if unlimited:
+        logger.warning(
+            "BLAS could not be limited to one thread for per-file work (%s): another "
+            "thread holds OpenBLAS's thread control, so features may differ in their last "
+            "bits from a run without it. End that thread's threadpool_limits block before "
+            "the run starts.",
+            ", ".join(unlimited))
 
 
 def _apply_each(function: Callable[[Any], Any], items: Sequence[Any]) -> list[tuple[bool, Any]]:
