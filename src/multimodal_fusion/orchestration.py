@@ -64,15 +64,24 @@ def step_of(version: str) -> Iterator[None]:
             os.environ[ORCHESTRATED_RUN] = before
 
 
+@contextmanager
+def project_session(project: Path, env: str, conf_source: str | None,
+                    runtime_params: dict | None) -> Iterator[KedroSession]:
+    """A session of the project as `kedro run` opens one: a step and each of its torchrun
+    ranks must see the same configuration."""
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env, conf_source=conf_source,
+                             runtime_params=runtime_params) as session:
+        yield session
+
+
 def run_step(project: Path, env: str, pipeline: str, namespace: str, version: str,
              runtime_params: dict | None = None, conf_source: str | None = None) -> None:
     """Run the nodes of `namespace` in `pipeline` as a step of the run `version`, with the
     run's `runtime_params` (as `kedro run --params`: an Airflow DAG run's conf); the
     training stage under torchrun when `orchestration.processes_per_node` asks for it."""
-    bootstrap_project(project)
-    with step_of(version), KedroSession.create(
-            project_path=project, env=env, conf_source=conf_source,
-            runtime_params=runtime_params) as session:
+    with step_of(version), project_session(project, env, conf_source,
+                                           runtime_params) as session:
         parameters = session.load_context().params.get("orchestration")
         settings = typed_settings(OrchestrationSettings, parameters, "orchestration")
         if namespace == TRAINING_STAGE and settings.processes_per_node > 1:
@@ -100,9 +109,8 @@ def launch_torchrun(project: Path, env: str, pipeline: str, namespace: str, proc
 def run_rank(project: Path, env: str, pipeline: str, namespace: str,
              conf_source: str | None = None) -> None:
     """One torchrun rank of a step: the namespace's nodes with the run's parameters."""
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env, conf_source=conf_source,
-                             runtime_params=json.loads(os.environ[STEP_PARAMS])) as session:
+    with project_session(project, env, conf_source,
+                         json.loads(os.environ[STEP_PARAMS])) as session:
         session.run(pipeline_names=[pipeline], namespaces=[namespace])
 
 
