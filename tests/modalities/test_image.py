@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
 from helpers import manifest_of, settings, typed, write_image
 from multimodal_fusion.contract.quarantine import InputLimits
@@ -19,6 +19,7 @@ from multimodal_fusion.modalities.image import (
     image_features,
     load_efficientnet_lite0,
 )
+from multimodal_fusion.serving.inference import recipe_features, recipe_of
 
 
 def tensors_of(manifest: pd.DataFrame, **preprocessing) -> dict:
@@ -146,15 +147,57 @@ def test_efficientnet_lite0_gives_its_pooled_head_its_grid_or_both(tmp_path):
                                       encoder="efficientnet_lite0", pretrained_features="top"))
 
 
-def test_a_recipe_saved_before_pretrained_features_existed_gives_the_head(tmp_path):
-    manifest = manifest_of("image", [write_image(tmp_path / "a.png", size=(40, 40))])
-    tensors = tensors_of(manifest, size=64) | {"key": np.array("the preprocessing's key")}
+# How a phone stores the pixels of a photo shown upright, by the Orientation tag it writes.
+STORED_SIDEWAYS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                   6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+                   8: Image.Transpose.ROTATE_270}
+
+
+def write_tagged(upright_path: str, path, orientation: int) -> str:
+    """The upright image's pixels stored as a camera would with that Orientation tag."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    with Image.open(upright_path) as upright:
+        upright.transpose(STORED_SIDEWAYS[orientation]).save(path, exif=exif.tobytes())
+    return str(path)
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_SIDEWAYS))
+def test_a_photo_is_turned_upright_as_its_exif_tag_says(tmp_path, orientation):
+    """A portrait photo from a phone is stored sideways; a viewer turns it, and so must we,
+    or training and prediction see a rotated image."""
+    upright = write_image(tmp_path / "upright.png", size=(20, 12))
+    tagged = write_tagged(upright, tmp_path / "tagged.png", orientation)
+    manifest = manifest_of("image", [upright, tagged])
+    shown = tensors_of(manifest, size=16)["values"]
+    np.testing.assert_array_equal(shown[1], shown[0])
+    stored = tensors_of(manifest, size=16, orientation="stored")["values"]
+    assert not np.array_equal(stored[1], stored[0]), "stored: the pixels as they lie"
+    with pytest.raises(ValueError, match="orientation 'up'; choose one of exif, stored"):
+        tensors_of(manifest, size=16, orientation="up")
+
+
+def test_a_recipe_saved_before_a_setting_existed_makes_features_as_then(tmp_path):
+    """A model saved before `orientation` and `pretrained_features` existed read images as
+    stored and EfficientNet's head; today's parameters must name both keys."""
+    upright = write_image(tmp_path / "upright.png", size=(20, 12))
+    manifest = manifest_of("image", [write_tagged(upright, tmp_path / "tagged.png", 6)])
+    preprocessing = settings("image.preprocessing", size=16)
+    features = settings("image.features", encoder="efficientnet_lite0")
+    saved = {"preprocessing": {k: v for k, v in preprocessing.items() if k != "orientation"},
+             "features": {k: v for k, v in features.items() if k != "pretrained_features"}}
+    recipe = recipe_of({"features": {"image": saved}}, "a model")["image"]
+    assert recipe["preprocessing"] == preprocessing | {"orientation": "stored"}
+    assert recipe["features"] == features | {"pretrained_features": "head"}
     extraction = {"cache": None, "workers": 1}
-    recorded = settings("image.features", encoder="efficientnet_lite0")
-    recorded.pop("pretrained_features")
-    head = settings("image.features", encoder="efficientnet_lite0", pretrained_features="head")
-    np.testing.assert_array_equal(encode_images(tensors, recorded, extraction)["values"],
-                                  encode_images(tensors, head, extraction)["values"])
+    then = recipe_features(manifest, {"image": recipe | {"features": settings(
+        "image.features", encoder="pixels")}}, extraction, 0)["image"]["values"]
+    np.testing.assert_array_equal(
+        then, tensors_of(manifest, size=16, orientation="stored")["values"])
+    with pytest.raises(ValueError, match="missing key 'pretrained_features'"):
+        encode_images(tensors_of(manifest, size=16) | {"key": np.array("k")},
+                      saved["features"], extraction)
 
 
 def test_image_weights_are_checked_before_training(tmp_path):

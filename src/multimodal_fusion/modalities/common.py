@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,8 @@ class Modality:
     (`holds_files`), decodes one file as its preprocessing will and raises, with the reason,
     on one that cannot be used, so that validation sets it aside before any feature is
     computed. `encoders` are the model encoders its feature tables may name.
+    `former_settings` are, per parameter group, the keys added after models were first
+    saved, at the value that gives what models saved before them were made with.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Modality:
     column: str | None = None
     named_columns: Callable[[dict], list[ColumnRule]] | None = None
     check_file: Callable[[str, InputLimits], None] | None = None
+    former_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def holds_files(self) -> bool:
@@ -92,6 +95,14 @@ class Modality:
     def columns(self, preprocessing: dict | None) -> list[str]:
         """The manifest columns it reads."""
         return [rule.column for rule in self.rules(preprocessing)]
+
+    def recipe_as_saved(self, parts: dict[str, Any]) -> dict[str, Any]:
+        """A model's recipe for this modality, its groups completed with the keys added
+        since it was saved (`former_settings`), so its features are made as they were then
+        while today's parameters must still name every key."""
+        return parts | {group: former | parts[group]
+                        for group, former in self.former_settings.items()
+                        if parts.get(group) is not None}
 
 
 @dataclass(frozen=True)

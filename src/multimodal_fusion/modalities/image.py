@@ -1,9 +1,11 @@
 """Images: decode any format Pillow reads, convert to RGB, resize and normalise to [-1, 1].
 
 Colour policy: grey, palette and CMYK images become RGB; transparent areas (RGBA, LA,
-palette with transparency) are laid over white, the way a viewer shows them. Train-time
-augmentation (rotation, resized crop, horizontal flip, colour jitter) is set here, checked
-here, and travels with the tensors to the training engine, which applies it.
+palette with transparency) are laid over white, the way a viewer shows them. A photo is
+turned upright as its EXIF Orientation tag says (`orientation: exif`), as a viewer turns
+it too: a phone stores a portrait photo's pixels sideways and says so only in that tag.
+Train-time augmentation (rotation, resized crop, horizontal flip, colour jitter) is set
+here, checked here, and travels with the tensors to the training engine, which applies it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 from torch import Tensor
 from torch.nn import functional
 
@@ -46,6 +48,19 @@ IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
 IMAGE_FEATURES_VERSION = "image-features-2"
 CHANNELS = 3
 FITS = ("squash", "crop")
+# How an image is turned (`image.preprocessing.orientation`): as its EXIF Orientation tag
+# says, or as its pixels are stored.
+ORIENTATIONS = ("exif", "stored")
+# The transposition that makes an image upright, by the value of its Orientation tag.
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 FLOAT_MODES = ("F",)  # Pillow's one mode of float pixels, which can hold NaN
 HYBRID = "small_cnn+efficientnet_lite0"
 FINETUNED = "efficientnet_lite0_finetuned"
@@ -59,8 +74,6 @@ EFFICIENTNET_WIDTH = 1280
 PRETRAINED_FEATURES = ("head", "grid", "head+grid")
 GRID_BLOCKS_LEFT = 2
 GRID_SIDE = 3
-# What recipes saved before `pretrained_features` existed were made with.
-FORMER_PRETRAINED_FEATURES = "head"
 
 
 def image_transform(size: int) -> v2.Compose:
@@ -75,15 +88,25 @@ def image_transform(size: int) -> v2.Compose:
     ])
 
 
-def load_image(path: str) -> Image.Image:
-    """Decode fully (so truncated files fail here), then RGB by the colour policy above."""
+def load_image(path: str, orientation: str) -> Image.Image:
+    """Decode fully (so truncated files fail here), turn by `orientation`, then RGB by the
+    colour policy above."""
     with Image.open(path) as image:
         image.load()
+        if orientation == "exif":
+            image = upright(image)
         if image.mode in ("RGBA", "LA") or "transparency" in image.info:
             rgba = image.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return Image.alpha_composite(white, rgba).convert("RGB")
         return image.convert("RGB")
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The image as its EXIF Orientation tag says to show it (Pillow reads a corrupt EXIF
+    block as none, with a warning naming what it lacked)."""
+    transposition = UPRIGHT.get(image.getexif().get(ExifTags.Base.Orientation))
+    return image if transposition is None else image.transpose(transposition)
 
 
 def check_image_file(path: str, limits: InputLimits) -> None:
@@ -109,7 +132,7 @@ def check_image_file(path: str, limits: InputLimits) -> None:
         if not np.isfinite(pixels).all():
             raise ValueError(f"{int((~np.isfinite(pixels)).sum()):,} of its pixels are not "
                              "finite (NaN or infinite)")
-    load_image(path)
+    load_image(path, "exif")
 
 
 @dataclass(frozen=True)
@@ -118,6 +141,7 @@ class ImagePreprocessing:
 
     size: int
     fit: str
+    orientation: str
 
 
 @dataclass(frozen=True)
@@ -171,16 +195,20 @@ def extract_image_tensors(manifest: pd.DataFrame, settings: ImagePreprocessing,
     """Preprocessing: a normalised CHW tensor per sample, whatever the encoder will be.
 
     `fit` is `squash` (the whole image resized to a square) or `crop` (its centred square
-    resized, keeping proportions). `image_features` then decides what the encoder sees, so
+    resized, keeping proportions); `orientation` is `exif` (turned upright as the file's
+    EXIF tag says) or `stored`. `image_features` then decides what the encoder sees, so
     changing the encoder reuses these tensors.
     """
-    size, fit = settings.size, settings.fit
+    size, fit, orientation = settings.size, settings.fit, settings.orientation
     if fit not in FITS:
         raise ValueError(f"unknown image fit {fit!r}; choose one of {', '.join(FITS)}")
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"unknown image.preprocessing.orientation {orientation!r}; choose "
+                         f"one of {', '.join(ORIENTATIONS)}")
     transform = image_transform(size)
 
     def to_array(path: str) -> np.ndarray:
-        image = load_image(path)
+        image = load_image(path, orientation)
         return transform(centre_square(image) if fit == "crop" else image).numpy()
 
     return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), workers)
@@ -341,8 +369,7 @@ def preprocess_images(manifest: pd.DataFrame, settings: dict, extraction: dict) 
 
 def encode_images(tensors: FeatureTable, settings: dict, extraction: dict) -> FeatureTable:
     """The tensors for a trainable encoder, or frozen pretrained features computed once."""
-    checked = typed_settings(ImageFeatures, {
-        "pretrained_features": FORMER_PRETRAINED_FEATURES, **settings}, "image.features")
+    checked = typed_settings(ImageFeatures, settings, "image.features")
     if is_absent(tensors):
         return tensors
     if checked.encoder not in PRETRAINED:
@@ -364,6 +391,8 @@ MODALITY = Modality(
     encoders=("small_cnn", "resnet18", "pixels", "mlp", "small_cnn+mlp",
               "efficientnet_lite0_tail"),
     check_file=check_image_file,
+    former_settings={"preprocessing": {"orientation": "stored"},
+                     "features": {"pretrained_features": "head"}},
 )
 
 

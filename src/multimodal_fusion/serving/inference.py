@@ -33,12 +33,13 @@ def feature_recipe(settings: dict[str, dict], fitted: dict[str, dict],
 
 
 def recipe_of(spec: dict, source: str) -> dict[str, dict]:
-    """The model's recipe, or an error saying how to get a model that has one."""
+    """The model's recipe, as complete as today's parameters (`Modality.recipe_as_saved`),
+    or an error saying how to get a model that has one."""
     if RECIPE not in spec:
         raise NoRecipeError(f"{source} was saved without the recipe of its inputs (models of "
                             "`train` keep one since inference exists); train it again with "
                             "`kedro run --pipelines=train`")
-    return spec[RECIPE]
+    return {name: modality(name).recipe_as_saved(parts) for name, parts in spec[RECIPE].items()}
 
 
 def recipe_rules(recipe: dict[str, dict]) -> list[ColumnRule]:
