@@ -50,6 +50,22 @@ def test_any_colour_mode_becomes_a_normalised_rgb_tensor(tmp_path, mode):
     assert table["sample_id"].tolist() == ["s0", "s1"]
 
 
+@pytest.mark.parametrize(("wide", "suffix"), [
+    (lambda ramp: ramp.astype(np.uint16) * 257, "png"),  # a 16-bit scan: Pillow's I;16
+    (lambda ramp: ramp.astype(np.int32) * 257, "tif"),  # the same as 32-bit integers: I
+    (lambda ramp: ramp.astype(np.float32) / 255, "tif"),  # floats from 0 to 1: F
+])
+def test_grey_wider_than_8_bits_is_scaled_not_clipped(tmp_path, wide, suffix):
+    """Pillow alone clips such pixels to 0-255: a 16-bit scan would turn white."""
+    ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    Image.fromarray(ramp).save(tmp_path / "eight.png")
+    Image.fromarray(wide(ramp)).save(tmp_path / f"wide.{suffix}")
+    manifest = manifest_of("image", [str(tmp_path / "eight.png"), str(tmp_path / f"wide.{suffix}")])
+    values = tensors_of(manifest, size=16)["values"]
+    np.testing.assert_array_equal(values[1], values[0])
+    assert values[1].min() == -1.0 and values[1].max() == 1.0
+
+
 def test_a_corrupt_image_costs_its_sample_the_image_and_is_named(tmp_path, caplog):
     good = write_image(tmp_path / "good.png")
     bad = tmp_path / "bad.png"

@@ -1,7 +1,9 @@
 """Images: decode any format Pillow reads, convert to RGB, resize and normalise to [-1, 1].
 
 Colour policy: grey, palette and CMYK images become RGB; transparent areas (RGBA, LA,
-palette with transparency) are laid over white, the way a viewer shows them. A photo is
+palette with transparency) are laid over white, the way a viewer shows them; grey pixels
+wider than 8 bits are scaled to 8 (16-bit integers by their 16 bits, floats as 0 to 1),
+where Pillow alone would clip them and a 16-bit scan would turn white. A photo is
 turned upright as its EXIF Orientation tag says (`orientation: exif`), as a viewer turns
 it too: a phone stores a portrait photo's pixels sideways and says so only in that tag.
 Train-time augmentation (rotation, resized crop, horizontal flip, colour jitter) is set
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from torchvision.transforms import v2
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
-IMAGE_PREPROCESSING_VERSION = "rgb-normalised-3"
+IMAGE_PREPROCESSING_VERSION = "rgb-normalised-4"
 IMAGE_FEATURES_VERSION = "image-features-2"
 CHANNELS = 3
 FITS = ("squash", "crop")
@@ -62,6 +64,10 @@ UPRIGHT = {
     8: Image.Transpose.ROTATE_90,
 }
 FLOAT_MODES = ("F",)  # Pillow's one mode of float pixels, which can hold NaN
+# What a pixel's full brightness is in each of Pillow's modes of grey wider than 8 bits:
+# 16-bit integers (also when Pillow holds them as 32-bit "I"), and floats from 0 to 1.
+FULL_SCALE = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535,
+              "F": 1.0}
 HYBRID = "small_cnn+efficientnet_lite0"
 FINETUNED = "efficientnet_lite0_finetuned"
 ENCODERS = ("small_cnn", "resnet18", "pixels", "efficientnet_lite0", HYBRID, FINETUNED)
@@ -95,11 +101,22 @@ def load_image(path: str, orientation: str) -> Image.Image:
         image.load()
         if orientation == "exif":
             image = upright(image)
+        image = eight_bit_grey(image)
         if image.mode in ("RGBA", "LA") or "transparency" in image.info:
             rgba = image.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return Image.alpha_composite(white, rgba).convert("RGB")
         return image.convert("RGB")
+
+
+def eight_bit_grey(image: Image.Image) -> Image.Image:
+    """Grey wider than 8 bits, scaled to 8 by its full brightness (`FULL_SCALE`); values
+    beyond it are clipped. Other images as they are."""
+    full = FULL_SCALE.get(image.mode)
+    if full is None:
+        return image
+    shares = np.clip(np.asarray(image, dtype=np.float64) / full, 0.0, 1.0)
+    return Image.fromarray(np.rint(shares * 255).astype(np.uint8))
 
 
 def upright(image: Image.Image) -> Image.Image:
