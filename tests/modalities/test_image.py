@@ -66,6 +66,20 @@ def test_grey_wider_than_8_bits_is_scaled_not_clipped(tmp_path, wide, suffix):
     assert values[1].min() == -1.0 and values[1].max() == 1.0
 
 
+@pytest.mark.parametrize("suffix", ["heic", "avif"])
+def test_phone_photo_formats_are_read_like_any_other(tmp_path, suffix):
+    """HEIC is what an iPhone takes photos in; Pillow reads it only through pillow-heif."""
+    gradient = np.linspace(0, 255, 48 * 32 * 3).reshape(32, 48, 3).astype(np.uint8)
+    Image.fromarray(gradient).save(tmp_path / "lossless.png")
+    Image.fromarray(gradient).save(tmp_path / f"photo.{suffix}", quality=95)
+    check_image_file(str(tmp_path / f"photo.{suffix}"), InputLimits(**settings(
+        "data_preparation.limits")))
+    values = tensors_of(manifest_of("image", [str(tmp_path / "lossless.png"),
+                                              str(tmp_path / f"photo.{suffix}")]), size=16)
+    assert values["present"].tolist() == [True, True]
+    assert np.abs(values["values"][1] - values["values"][0]).mean() < 0.05
+
+
 def test_a_corrupt_image_costs_its_sample_the_image_and_is_named(tmp_path, caplog):
     good = write_image(tmp_path / "good.png")
     bad = tmp_path / "bad.png"

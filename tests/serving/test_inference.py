@@ -13,7 +13,7 @@ from PIL import Image
 
 from helpers import TABULAR, sample_project, write_tone
 from multimodal_fusion.contract import quarantine
-from multimodal_fusion.contract.importer import main, manifest_from_folder
+from multimodal_fusion.contract.importer import main, manifest_from_folder, modality_of
 from multimodal_fusion.models.inputs import batch_for_split
 from multimodal_fusion.models.predict import predict_proba
 
@@ -120,6 +120,8 @@ def test_a_folder_of_files_is_a_manifest_samples_sharing_a_stem(tmp_path):
          "audio": ""}]
     assert manifest.attrs["undecodable"] == {
         "text": {3: "in banana/two.txt: byte e9 at position 3 is not valid utf-8 text"}}
+    assert [modality_of(Path(f"IMG_0001.{suffix}")) for suffix in ("HEIC", "heif", "avif")] == [
+        "image"] * 3
     main([str(tmp_path)])
     written = pd.read_csv(tmp_path / "manifest.csv", dtype=str, keep_default_na=False)
     assert written["sample_id"].tolist() == ["apple/one", "banana/one", "banana/two"]

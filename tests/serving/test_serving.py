@@ -23,7 +23,7 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from helpers import TABULAR, run_small, sample_project, write_tone
-from multimodal_fusion.serving.requests import RequestError, request_manifest
+from multimodal_fusion.serving.requests import RequestError, file_suffix, request_manifest
 from multimodal_fusion.serving.service import FusionService, service_settings
 
 SERVING = {"max_samples": 8, "max_image_pixels": 10_000, "max_audio_seconds": 2.0,
@@ -141,6 +141,12 @@ def test_a_bad_request_is_refused_naming_the_field_and_the_fix(served, kind):
     assert word in message and ("send" in message or "give" in message or "remove" in message)
     assert f"field {field!r}" in message if field else "row 0" in message
     assert str(served["samples"]) not in message and "/tmp/" not in message
+
+
+@pytest.mark.parametrize("suffix", ["heic", "avif"])
+def test_a_phone_photos_bytes_are_known_by_their_format(tmp_path, suffix):
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / f"photo.{suffix}")
+    assert file_suffix((tmp_path / f"photo.{suffix}").read_bytes()) == f".{suffix}"
 
 
 def test_too_many_rows_are_refused(served):

@@ -19,7 +19,8 @@ import pandas as pd
 from multimodal_fusion.contract.manifest import ManifestError, decode_cell
 
 EXTENSIONS = {
-    "image": (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"),
+    "image": (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic",
+              ".heif", ".avif"),
     "audio": (".wav", ".flac", ".ogg", ".mp3"),
     "text": (".txt",),
 }

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import ExifTags, Image
+from pillow_heif import register_heif_opener
 from torch import Tensor
 from torch.nn import functional
 
@@ -44,6 +45,10 @@ from multimodal_fusion.modalities.common import (
 
 if TYPE_CHECKING:
     from torchvision.transforms import v2
+
+# Pillow opens HEIC (iPhones' photos) only with pillow-heif's opener, registered here, where
+# every image is opened: validation, extraction and a worker process's unpickled function.
+register_heif_opener()
 
 # Bump when the extraction changes what it computes, so cached features are not reused.
 IMAGE_PREPROCESSING_VERSION = "rgb-normalised-4"

@@ -30,8 +30,12 @@ SIGNATURES = ((b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"GIF8", ".gif")
               (b"BM", ".bmp"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"), (b"fLaC", ".flac"),
               (b"OggS", ".ogg"), (b"ID3", ".mp3"), (b"\xff\xfb", ".mp3"), (b"\xff\xf3", ".mp3"))
 RIFF_KINDS = {b"WAVE": ".wav", b"WEBP": ".webp"}
+# ISO base media files (HEIC, AVIF) name their format by the brand after `ftyp`.
+FTYP_BRANDS = {b"heic": ".heic", b"heix": ".heic", b"hevc": ".heic", b"heim": ".heic",
+               b"heis": ".heic", b"mif1": ".heic", b"msf1": ".heic", b"avif": ".avif",
+               b"avis": ".avif"}
 # The formats a file field of each modality may carry, by the extension its bytes name.
-FORMATS = {"image": (".png", ".jpg", ".gif", ".bmp", ".tif", ".webp"),
+FORMATS = {"image": (".png", ".jpg", ".gif", ".bmp", ".tif", ".webp", ".heic", ".avif"),
            "audio": (".wav", ".flac", ".ogg", ".mp3")}
 
 
@@ -124,4 +128,6 @@ def file_suffix(data: bytes) -> str:
     """The extension the bytes' format is known by, or '' for a format the decoders sniff."""
     if data[:4] == b"RIFF":
         return RIFF_KINDS.get(data[8:12], "")
+    if data[4:8] == b"ftyp":
+        return FTYP_BRANDS.get(data[8:12], "")
     return next((suffix for signature, suffix in SIGNATURES if data.startswith(signature)), "")
