@@ -248,3 +248,18 @@ def test_train_with_stop_ends_at_validation_with_every_fault_in_one_message(mess
     assert f"{len(EXPECTED)} inputs cannot be used" in message
     assert all(f"(sample_id {sample_id!r})" in message for sample_id, *_ in EXPECTED)
     assert not (project / "data/08_reporting/metrics.json").exists()
+
+
+def test_labels_that_differ_only_in_case_or_spacing_are_warned_of_with_their_rows(tmp_path,
+                                                                                  caplog):
+    path = tmp_path / "manifest.csv"
+    labels = ["cat", "dog", "Cat", "cat", "Golden  retriever", "golden retriever", "dog"]
+    pd.DataFrame({"sample_id": [f"s{i}" for i in range(len(labels))], "label": labels,
+                  "split": ["train"] * len(labels), "text": ["t"] * len(labels)}).to_csv(
+        path, index=False)
+    screen(path, PARAMETERS["data_preparation"])
+    warnings = [r.getMessage() for r in caplog.records if "differ only in case" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "'cat': 2 sample(s), first at row 1; 'Cat': 1 sample(s), first at row 3" in warnings[0]
+    assert "'Golden  retriever': 1 sample(s), first at row 5" in warnings[1]
+    assert "dog" not in " ".join(warnings)

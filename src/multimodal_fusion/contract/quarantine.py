@@ -12,6 +12,7 @@ With `on_bad_input: stop`, the same report stops the run, every fault listed at 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,6 +163,8 @@ def screened(manifest: pd.DataFrame, settings: PreparationSettings, rules: list[
     check_something_left(screening, rules)
     if labelled and not split_is_given(screening.manifest.loc[screening.kept()]):
         check_class_sizes(screening)
+    if labelled:
+        warn_of_look_alike_labels(screening.manifest.loc[screening.kept(), "label"])
     return screening
 
 
@@ -301,6 +304,23 @@ def check_class_sizes(screening: Screening) -> None:
                 row, "label", f"class {label!r} has {counts[label]} usable sample(s); a "
                 f"stratified split needs {MIN_CLASS_SAMPLES} (one each for train, val and test)",
                 "add samples of this class, or give every row a split")
+
+
+def warn_of_look_alike_labels(labels: pd.Series) -> None:
+    """Labels that differ only in letter case, spacing or Unicode form are different
+    classes, as they may be meant to be (a and A in handwriting), but more often one class
+    typed two ways: say so, with where each spelling first occurs."""
+    spellings: dict[str, list[str]] = {}
+    for label in labels.unique():
+        key = " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+        spellings.setdefault(key, []).append(label)
+    counts = labels.value_counts()
+    for alike in (found for found in spellings.values() if len(found) > 1):
+        described = "; ".join(f"{label!r}: {counts[label]} sample(s), first at row "
+                              f"{labels.index[labels == label][0]}" for label in alike)
+        logger.warning("Labels that differ only in case, spacing or Unicode form are trained "
+                       "as %d different classes (%s). If they are one class, write it one "
+                       "way in the manifest.", len(alike), described)
 
 
 def log_summary(manifest: pd.DataFrame, screening: Screening, report: pd.DataFrame) -> None:
