@@ -76,6 +76,20 @@ def write_tone(path, sample_rate: int = 22_050, seconds: float = 0.5, channels: 
     return str(path)
 
 
+def write_aac(path, samples: np.ndarray, sample_rate: int) -> str:
+    """Mono samples as AAC in an .m4a, as a phone records a voice memo."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=sample_rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="flt",
+                                           layout="mono")
+        frame.sample_rate = sample_rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return str(path)
+
+
 def write_image(path, mode: str = "RGB", size: tuple[int, int] = (20, 12)) -> str:
     """A random image in the given Pillow mode."""
     rng = np.random.default_rng(0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import audio_features, manifest_of, settings, typed, write_tone
+from helpers import audio_features, manifest_of, settings, typed, write_aac, write_tone
 from multimodal_fusion.contract.quarantine import InputLimits
 from multimodal_fusion.modalities.audio import (
     AudioFeatures,
@@ -55,6 +55,20 @@ def test_an_audio_file_that_fails_in_extraction_costs_its_sample_the_audio(tmp_p
     assert table["present"].tolist() == [False, True]
     assert table["failed"].tolist() == [0] and "no samples" in table["failure"][0]
     assert "row 1 (sample_id 's0')" in caplog.text and str(empty) in caplog.text
+
+
+def test_a_voice_memo_in_aac_is_read_as_its_wav_would_be(tmp_path):
+    """libsndfile cannot read AAC (.m4a, what phones record voice memos in); FFmpeg can."""
+    wav = write_tone(tmp_path / "memo.wav", sample_rate=16_000, seconds=1.0)
+    memo = write_aac(tmp_path / "memo.m4a", sf.read(wav, dtype="float32")[0], 16_000)
+    check_audio_file(memo, typed(InputLimits, "data_preparation.limits"))
+    with pytest.raises(ValueError, match="1.3 s long, over the budget of 1 s"):
+        check_audio_file(memo, typed(InputLimits, "data_preparation.limits",
+                                     max_audio_seconds=1.0))
+    table = audio_features(manifest_of("audio", [wav, memo]), tmp_path)
+    assert table["present"].tolist() == [True, True]
+    wav_values, memo_values = table["values"]
+    assert np.linalg.norm(memo_values - wav_values) < 0.01 * np.linalg.norm(wav_values)
 
 
 @pytest.mark.parametrize("problem", ["nan", "empty"])

@@ -122,6 +122,8 @@ def test_a_folder_of_files_is_a_manifest_samples_sharing_a_stem(tmp_path):
         "text": {3: "in banana/two.txt: byte e9 at position 3 is not valid utf-8 text"}}
     assert [modality_of(Path(f"IMG_0001.{suffix}")) for suffix in ("HEIC", "heif", "avif")] == [
         "image"] * 3
+    assert [modality_of(Path(f"memo.{suffix}")) for suffix in ("m4a", "aac", "opus")] == [
+        "audio"] * 3
     main([str(tmp_path)])
     written = pd.read_csv(tmp_path / "manifest.csv", dtype=str, keep_default_na=False)
     assert written["sample_id"].tolist() == ["apple/one", "banana/one", "banana/two"]

@@ -22,7 +22,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from helpers import TABULAR, run_small, sample_project, write_tone
+from helpers import TABULAR, run_small, sample_project, write_aac, write_tone
 from multimodal_fusion.serving.requests import RequestError, file_suffix, request_manifest
 from multimodal_fusion.serving.service import FusionService, service_settings
 
@@ -143,10 +143,14 @@ def test_a_bad_request_is_refused_naming_the_field_and_the_fix(served, kind):
     assert str(served["samples"]) not in message and "/tmp/" not in message
 
 
-@pytest.mark.parametrize("suffix", ["heic", "avif"])
-def test_a_phone_photos_bytes_are_known_by_their_format(tmp_path, suffix):
-    Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / f"photo.{suffix}")
-    assert file_suffix((tmp_path / f"photo.{suffix}").read_bytes()) == f".{suffix}"
+@pytest.mark.parametrize("suffix", ["heic", "avif", "m4a"])
+def test_a_phones_photo_or_voice_memo_is_known_by_its_bytes(tmp_path, suffix):
+    path = tmp_path / f"file.{suffix}"
+    if suffix == "m4a":
+        write_aac(path, np.sin(np.arange(4000) / 5), 16_000)
+    else:
+        Image.new("RGB", (8, 8), (200, 30, 30)).save(path)
+    assert file_suffix(path.read_bytes()) == f".{suffix}"
 
 
 def test_too_many_rows_are_refused(served):

@@ -21,7 +21,7 @@ from multimodal_fusion.contract.manifest import ManifestError, decode_cell
 EXTENSIONS = {
     "image": (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic",
               ".heif", ".avif"),
-    "audio": (".wav", ".flac", ".ogg", ".mp3"),
+    "audio": (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aac"),
     "text": (".txt",),
 }
 logger = logging.getLogger(__name__)

@@ -1,5 +1,7 @@
 """Audio: load at a fixed rate and clean up (preprocessing), then features.
 
+Files are read by libsndfile (WAV, FLAC, OGG, MP3), and what it cannot read (AAC in an
+.m4a: phones' voice memos; a video's sound) by FFmpeg's libraries through PyAV.
 Preprocessing, in order: resample to one rate and downmix to mono (on load), optional
 spectral-gating denoise, trim leading and trailing silence, optional pre-emphasis, optional
 loudness normalisation. Its clips are kept on disk (see `clips`). Features:
@@ -14,6 +16,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import av
 import librosa
 import numpy as np
 import pandas as pd
@@ -96,7 +99,12 @@ def logmel_shape(settings: AudioFeatures) -> tuple[int, int, int]:
 
 def load_audio(path: str, sample_rate: int) -> np.ndarray:
     """Mono samples resampled to `sample_rate`, whatever the file's own rate and channels."""
-    samples, _ = librosa.load(path, sr=sample_rate, mono=True)
+    if libsndfile_reads(path):
+        samples, _ = librosa.load(path, sr=sample_rate, mono=True)
+    else:
+        channels_last, rate = read_with_ffmpeg(path)
+        samples = librosa.resample(librosa.to_mono(channels_last.T), orig_sr=rate,
+                                   target_sr=sample_rate)
     if samples.size == 0:
         raise ValueError("the file holds no samples")
     return samples
@@ -129,24 +137,58 @@ def wav_truncation(path: str) -> str | None:
     return None
 
 
+def libsndfile_reads(path: str) -> bool:
+    """Whether libsndfile knows the file's format (else FFmpeg is asked)."""
+    try:
+        soundfile.info(path)
+    except soundfile.LibsndfileError:
+        return False
+    return True
+
+
+def ffmpeg_seconds(path: str) -> float:
+    """The length FFmpeg reads from the file's header, without decoding it."""
+    with av.open(path) as container:
+        stream = first_audio_stream(container, path)
+        if stream.duration is not None:
+            return float(stream.duration * stream.time_base)
+        return (container.duration or 0) / av.time_base
+
+
+def first_audio_stream(container: av.container.InputContainer, path: str) -> av.AudioStream:
+    """The file's first sound track; a file without one (a silent video) cannot be used."""
+    if not container.streams.audio:
+        raise ValueError(f"{Path(path).name} holds no audio stream")
+    return container.streams.audio[0]
+
+
+def read_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
+    """(frames, channels) float32 samples and their rate, decoded by FFmpeg (PyAV)."""
+    with av.open(path) as container:
+        stream = first_audio_stream(container, path)
+        planar = av.AudioResampler(format="fltp")
+        chunks = [converted.to_ndarray() for frame in container.decode(stream)
+                  for converted in planar.resample(frame)]
+        chunks += [converted.to_ndarray() for converted in planar.resample(None)]
+        rate = stream.rate
+    if not chunks:
+        return np.zeros((0, 1), np.float32), rate
+    return np.concatenate(chunks, axis=1).T, rate
+
+
 def decode_for_check(path: str, max_seconds: float) -> tuple[np.ndarray, int]:
     """(frames, channels) samples at the file's own rate, read once its length is known to
     be within budget."""
-    try:
+    if libsndfile_reads(path):
         seconds = soundfile.info(path).duration
         decode = lambda: soundfile.read(path, dtype="float32", always_2d=True)  # noqa: E731
-    except soundfile.LibsndfileError:  # a format only audioread decodes, as librosa.load does
-        seconds = librosa.get_duration(path=path)
-        decode = lambda: _channels_last(*librosa.load(path, sr=None, mono=False))  # noqa: E731
+    else:
+        seconds = ffmpeg_seconds(path)
+        decode = lambda: read_with_ffmpeg(path)  # noqa: E731
     if seconds > max_seconds:
         raise ValueError(f"{seconds:,.1f} s long, over the budget of {max_seconds:,.0f} s "
                          "(data_preparation.limits.max_audio_seconds)")
     return decode()
-
-
-def _channels_last(samples: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
-    """librosa's (channels, frames) or (frames,) as soundfile's (frames, channels)."""
-    return np.atleast_2d(samples).T, rate
 
 
 def check_audio_file(path: str, limits: InputLimits) -> None:

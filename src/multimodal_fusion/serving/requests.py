@@ -28,15 +28,16 @@ PATH_LIKE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://|file:|~|[a-zA-Z]:[\\/]|\.{
 # Each file's first bytes name its format, for the file the decoders are given.
 SIGNATURES = ((b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"GIF8", ".gif"),
               (b"BM", ".bmp"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"), (b"fLaC", ".flac"),
-              (b"OggS", ".ogg"), (b"ID3", ".mp3"), (b"\xff\xfb", ".mp3"), (b"\xff\xf3", ".mp3"))
+              (b"OggS", ".ogg"), (b"ID3", ".mp3"), (b"\xff\xfb", ".mp3"), (b"\xff\xf3", ".mp3"),
+              (b"\xff\xf1", ".aac"), (b"\xff\xf9", ".aac"))
 RIFF_KINDS = {b"WAVE": ".wav", b"WEBP": ".webp"}
-# ISO base media files (HEIC, AVIF) name their format by the brand after `ftyp`.
+# ISO base media files (HEIC, AVIF, M4A) name their format by the brand after `ftyp`.
 FTYP_BRANDS = {b"heic": ".heic", b"heix": ".heic", b"hevc": ".heic", b"heim": ".heic",
                b"heis": ".heic", b"mif1": ".heic", b"msf1": ".heic", b"avif": ".avif",
-               b"avis": ".avif"}
+               b"avis": ".avif", b"M4A ": ".m4a"}
 # The formats a file field of each modality may carry, by the extension its bytes name.
 FORMATS = {"image": (".png", ".jpg", ".gif", ".bmp", ".tif", ".webp", ".heic", ".avif"),
-           "audio": (".wav", ".flac", ".ogg", ".mp3")}
+           "audio": (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac")}
 
 
 class RequestError(ValueError):
