@@ -172,7 +172,7 @@ def read_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
         chunks += [converted.to_ndarray() for converted in planar.resample(None)]
         rate = stream.rate
     if not chunks:
-        return np.zeros((0, 1), np.float32), rate
+        raise ValueError("the file holds no samples")
     return np.concatenate(chunks, axis=1).T, rate
 
 
