@@ -10,21 +10,41 @@ def write_manifest(folder, rows: list[dict], name: str = "manifest.csv"):
     frame = pd.DataFrame(rows)
     if name.endswith(".csv"):
         frame.to_csv(path, index=False)
+    elif name.endswith(".tsv"):
+        frame.to_csv(path, index=False, sep="\t")
+    elif name.endswith(".jsonl"):
+        frame.to_json(path, orient="records", lines=True)
+    elif name.endswith(".xlsx"):
+        frame.to_excel(path, index=False)
     else:
         frame.to_parquet(path)
     return path
 
 
-def test_labels_and_ids_stay_text_and_empty_cells_mean_missing(tmp_path):
+@pytest.mark.parametrize("name", ["manifest.csv", "manifest.tsv", "manifest.parquet",
+                                  "manifest.jsonl", "manifest.xlsx"])
+def test_labels_and_ids_stay_text_and_empty_cells_mean_missing(tmp_path, name):
     path = write_manifest(tmp_path, [
-        {"sample_id": "001", "label": "007", "text": "NA", "audio": ""},
-        {"sample_id": "002", "label": "1", "text": "", "audio": ""},
-    ])
+        {"sample_id": "001", "label": "007", "text": "NA, in a sentence", "audio": "",
+         "cue": "2.5"},
+        {"sample_id": "002", "label": "1", "text": "", "audio": None, "cue": None},
+    ], name)
     manifest = read_manifest(path, "utf-8", manifest_columns())
     assert manifest["sample_id"].tolist() == ["001", "002"]
     assert manifest["label"].tolist() == ["007", "1"]
-    assert manifest["text"].tolist() == ["NA", ""]
+    assert manifest["text"].tolist() == ["NA, in a sentence", ""]
+    assert manifest["audio"].tolist() == ["", ""]
+    assert manifest["cue"].tolist()[0] == "2.5" and pd.isna(manifest["cue"].tolist()[1])
     assert manifest.index.tolist() == [1, 2]
+
+
+def test_a_manifest_of_another_format_is_refused_naming_those_read(tmp_path):
+    (tmp_path / "manifest.xls").write_bytes(b"old excel")
+    with pytest.raises(ManifestError, match=r"must be a \.csv, \.tsv, .*\.jsonl, \.xlsx file"):
+        read_manifest(tmp_path / "manifest.xls", "utf-8", manifest_columns())
+    (tmp_path / "manifest.jsonl").write_text('{"sample_id": "a", "label": "x"}\nnot json\n')
+    with pytest.raises(ManifestError, match="as a JSON Lines table: .*one JSON object"):
+        read_manifest(tmp_path / "manifest.jsonl", "utf-8", manifest_columns())
 
 
 def test_a_cell_in_another_encoding_costs_that_cell_not_the_run(tmp_path):

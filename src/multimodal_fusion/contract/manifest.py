@@ -33,6 +33,22 @@ def describe_row(manifest: pd.DataFrame, row: int) -> str:
     return f"{source} row {row} (sample_id {manifest.at[row, 'sample_id']!r})"
 
 
+# The manifest formats read, by extension; the delimited ones are decoded cell by cell.
+FORMATS = {".csv": "CSV table", ".tsv": "TSV table", ".tab": "TSV table",
+           ".parquet": "Parquet table", ".jsonl": "JSON Lines table",
+           ".xlsx": "Excel workbook"}
+DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+# What to check when a manifest of each format cannot be parsed.
+REPAIRS = {
+    "CSV table": "Check that every row has as many cells as the header and that cells "
+                 "holding commas are quoted",
+    "TSV table": "Check that every row has as many cells as the header, separated by tabs",
+    "Parquet table": "Write the Parquet file again",
+    "JSON Lines table": "Check that each line is one JSON object, {\"sample_id\": ...}",
+    "Excel workbook": "Save it again as an .xlsx workbook, the manifest on its first sheet",
+}
+
+
 def text_cells(column: pd.Series) -> pd.Series:
     """A column's cells as the pipeline reads them, whoever wrote them (a file or a request):
     strings without surrounding blanks, empty for a missing cell."""
@@ -40,32 +56,33 @@ def text_cells(column: pd.Series) -> pd.Series:
 
 
 def read_manifest(path: str | Path, encoding: str, text_columns: Sequence[str]) -> pd.DataFrame:
-    """Read a CSV or Parquet manifest; the contract columns and `text_columns` (the modality
+    """Read a manifest (`FORMATS`); the contract columns and `text_columns` (the modality
     registry's `manifest_columns()`) become strings, empty meaning missing.
 
-    A CSV is parsed byte for byte and each cell then decoded with `encoding`, so a cell
-    that is not valid text costs that cell, not the run: it is decoded with replacement
+    A CSV or TSV is parsed byte for byte and each cell then decoded with `encoding`, so a
+    cell that is not valid text costs that cell, not the run: it is decoded with replacement
     characters and listed in `attrs["undecodable"]` ({column: {row: reason}}) for validation
-    to act on. An empty, header-only or malformed file stops with one message saying so.
+    to act on. JSON Lines are read in `encoding`; Parquet and Excel (the first sheet) hold
+    their own. An empty, header-only or malformed file stops with one message saying so.
     """
     path = Path(path)
-    if path.suffix.lower() not in (".csv", ".parquet"):
-        raise ManifestError(f"{path}: a manifest must be a .csv or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ManifestError(f"{path}: a manifest must be a {', '.join(FORMATS)} file")
     try:
-        manifest, undecodable = ((pd.read_parquet(path), {}) if path.suffix.lower() == ".parquet"
-                                 else _read_csv(path, encoding))
+        manifest, undecodable = (_read_delimited(path, encoding, DELIMITERS[suffix])
+                                 if suffix in DELIMITERS else (_read_table(path, encoding), {}))
     except pd.errors.EmptyDataError:
         raise ManifestError(f"{path} is empty: a manifest needs a header row (sample_id, "
                             "label and a column per modality) and a row per sample") from None
     except (pd.errors.ParserError, ValueError) as error:
-        advice = ("Check that every row has as many cells as the header and that cells "
-                  "holding commas are quoted" if path.suffix.lower() == ".csv"
-                  else "Write the Parquet file again")
-        raise ManifestError(f"{path} cannot be read as a {path.suffix[1:]} table: "
-                            f"{str(error).strip().splitlines()[-1].rstrip('.')}. {advice}"
-                            ) from None
+        raise ManifestError(f"{path} cannot be read as a {FORMATS[suffix]}: "
+                            f"{str(error).strip().splitlines()[-1].rstrip('.')}. "
+                            f"{REPAIRS[FORMATS[suffix]]}") from None
     if manifest.empty:
-        raise ManifestError(f"{path} has a header but no rows: add a row per sample")
+        raise ManifestError(f"{path} has a header but no rows: add a row per sample"
+                            if suffix in DELIMITERS else f"{path} holds no rows: add a row "
+                            "per sample")
     for column in (*CONTRACT_COLUMNS, *text_columns):
         if column in manifest.columns:
             manifest[column] = text_cells(manifest[column])
@@ -77,9 +94,9 @@ def read_manifest(path: str | Path, encoding: str, text_columns: Sequence[str]) 
     return manifest
 
 
-def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, dict]:
+def _read_delimited(path: Path, encoding: str, delimiter: str) -> tuple[pd.DataFrame, dict]:
     """Cells parsed as Latin-1 (one character per byte, so any bytes parse), then decoded."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+    raw = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_values=[""],
                       encoding="latin-1")
     columns = [decode_cell(name, encoding)[0].lstrip("\ufeff") for name in raw.columns]
     manifest, undecodable = pd.DataFrame(index=raw.index), {}
@@ -91,6 +108,17 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, dict]:
         if bad:
             undecodable[name] = bad
     return manifest, undecodable
+
+
+def _read_table(path: Path, encoding: str) -> pd.DataFrame:
+    """A Parquet, JSON Lines or Excel manifest as pandas reads it, every value as written
+    (numbers stay numbers until `text_cells` makes the text columns strings)."""
+    kind = FORMATS[path.suffix.lower()]
+    if kind == "JSON Lines table":
+        return pd.read_json(path, lines=True, dtype=False, encoding=encoding)
+    if kind == "Excel workbook":
+        return pd.read_excel(path, dtype=str, engine="openpyxl")
+    return pd.read_parquet(path)
 
 
 def decode_cell(cell: object, encoding: str) -> tuple[object, str | None]:

@@ -1,4 +1,5 @@
-"""``ManifestDataset``: a CSV or Parquet manifest, read as the user wrote it."""
+"""``ManifestDataset``: a manifest (CSV, TSV, Parquet, JSON Lines, Excel), read as the user
+wrote it."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from multimodal_fusion.modalities import manifest_columns
 class ManifestDataset(LocalFileDataset):
     """Read-only: a manifest is the user's input, never something a pipeline rewrites.
 
-    `encoding` is that of a CSV's text; a cell not valid in it is reported by validation,
-    and costs that cell only. Paths stay as written: validation resolves and checks them.
-    A folder instead of a file is read as a folder of samples (see `importer`).
+    `encoding` is that of a CSV's, TSV's or JSON Lines' text; a CSV or TSV cell not valid in
+    it is reported by validation, and costs that cell only. Paths stay as written:
+    validation resolves and checks them. A folder instead of a file is read as a folder of
+    samples (see `importer`).
     """
 
     def __init__(self, filepath: str, encoding: str,
