@@ -102,7 +102,7 @@ def test_a_file_failing_in_extraction_is_predicted_without_it_and_reported(train
     assert report["reason"][0].startswith("failed in extraction: ")
 
 
-def test_a_folder_of_files_is_a_manifest_samples_sharing_a_stem(tmp_path):
+def test_a_folder_of_files_is_a_manifest_samples_sharing_a_stem(tmp_path, caplog):
     for label in ("apple", "banana"):
         (tmp_path / label).mkdir()
         write_tone(tmp_path / label / "one.wav", sample_rate=8000, seconds=0.3)
@@ -110,7 +110,16 @@ def test_a_folder_of_files_is_a_manifest_samples_sharing_a_stem(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "apple" / "one.png")
     (tmp_path / "banana" / "two.txt").write_bytes("caf\xe9".encode("latin-1"))
     (tmp_path / "banana" / "notes.md").write_text("not a sample")
+    (tmp_path / "banana" / "2024").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "banana" / "2024" / "deep.png")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "x.bin").write_bytes(b"hidden")
     manifest = manifest_from_folder(tmp_path, "utf-8")
+    assert "1 file(s) of no format the folder reader takes were passed over (.md: 1)" in (
+        caplog.text)
+    assert "1 file(s) more than one subfolder deep were passed over (banana/2024/deep.png)" in (
+        caplog.text)
+    assert ".bin" not in caplog.text, "hidden files are not the user's samples"
     assert manifest.to_dict("records") == [
         {"sample_id": "apple/one", "label": "apple", "image": "apple/one.png",
          "text": "a apple", "audio": "apple/one.wav"},

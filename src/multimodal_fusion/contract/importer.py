@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +24,8 @@ EXTENSIONS = {
     "audio": (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aac"),
     "text": (".txt",),
 }
+# What `main` writes into the folder, which the folder's reader then passes over in silence.
+WRITTEN_MANIFEST = "manifest.csv"
 logger = logging.getLogger(__name__)
 
 
@@ -42,10 +44,19 @@ def manifest_from_folder(root: str | Path, encoding: str) -> pd.DataFrame:
     """
     root = Path(root)
     samples: dict[tuple[str, str], dict[str, Path]] = defaultdict(dict)
+    unread: Counter[str] = Counter()
+    too_deep: list[Path] = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = path.relative_to(root)
         kind = modality_of(path)
-        if kind is None or len(relative.parts) > 2 or path.name.startswith("."):
+        if any(part.startswith(".") for part in relative.parts) or (
+                relative.as_posix() == WRITTEN_MANIFEST):
+            continue
+        if kind is None:
+            unread[path.suffix.lower() or "no extension"] += 1
+            continue
+        if len(relative.parts) > 2:
+            too_deep.append(relative)
             continue
         label = relative.parts[0] if len(relative.parts) == 2 else ""
         files = samples[(label, path.stem)]
@@ -58,6 +69,7 @@ def manifest_from_folder(root: str | Path, encoding: str) -> pd.DataFrame:
         raise ManifestError(f"{root} holds no image, audio or text files (extensions "
                             f"{', '.join(e for group in EXTENSIONS.values() for e in group)}), "
                             "neither directly nor in one level of class subfolders")
+    warn_of_files_passed_over(root, unread, too_deep)
     rows, undecodable = [], {}
     for number, ((label, stem), files) in enumerate(sorted(samples.items()), start=1):
         text, reason = ("", None) if "text" not in files else decode_cell(
@@ -74,6 +86,23 @@ def manifest_from_folder(root: str | Path, encoding: str) -> pd.DataFrame:
     manifest.attrs["source"] = str(root / "manifest.csv")
     manifest.attrs["undecodable"] = {"text": undecodable} if undecodable else {}
     return manifest
+
+
+def warn_of_files_passed_over(root: Path, unread: Counter[str], too_deep: list[Path]) -> None:
+    """Say which files are not samples, so a folder of .mov clips or of photos one folder
+    too deep does not vanish from the run unnoticed."""
+    if unread:
+        logger.warning("%s: %d file(s) of no format the folder reader takes were passed over "
+                       "(%s); it takes %s. Convert them, or list them in a manifest.", root,
+                       sum(unread.values()), ", ".join(f"{suffix}: {count}" for suffix, count
+                                                      in unread.most_common()),
+                       ", ".join(e for group in EXTENSIONS.values() for e in group))
+    if too_deep:
+        logger.warning("%s: %d file(s) more than one subfolder deep were passed over (%s%s): "
+                       "samples sit in the folder or in one level of class subfolders. Move "
+                       "them up, or list them in a manifest.", root, len(too_deep),
+                       ", ".join(p.as_posix() for p in too_deep[:3]),
+                       ", ..." if len(too_deep) > 3 else "")
 
 
 def main(argv: list[str] | None = None) -> None:
