@@ -141,12 +141,14 @@ def split_is_given(manifest: pd.DataFrame) -> bool:
 
 
 def assign_splits(manifest: pd.DataFrame, test_size: float, val_size: float,
-                  seed: int) -> pd.DataFrame:
+                  seed: int, firsts: pd.Series | None = None) -> pd.DataFrame:
     """Keep a complete `split` column as given; otherwise draw a stratified train/val/test split.
 
     Validation sets aside classes too small to stratify; should a split still be too small
     to hold every class (few samples, many classes), it is drawn without stratification,
-    with a warning saying why.
+    with a warning saying why. `firsts` gives each row's first copy (`copies.first_copies`):
+    the split is drawn over first copies, and every copy goes where its first went, so no
+    sample is on both sides of it. Without copies the split is the same as without `firsts`.
     """
     if split_is_given(manifest):
         return manifest
@@ -154,6 +156,17 @@ def assign_splits(manifest: pd.DataFrame, test_size: float, val_size: float,
         raise ManifestError(
             f"test_size ({test_size}) and val_size ({val_size}) must be fractions summing below 1"
         )
+    originals = manifest if firsts is None else manifest.loc[firsts.index[
+        firsts.to_numpy() == firsts.index.to_numpy()]]
+    drawn = _stratified_if_possible(originals, test_size, val_size, seed)
+    if firsts is None:
+        return drawn
+    return manifest.assign(split=drawn["split"].loc[firsts.to_numpy()].to_numpy())
+
+
+def _stratified_if_possible(manifest: pd.DataFrame, test_size: float, val_size: float,
+                            seed: int) -> pd.DataFrame:
+    """The split drawn stratified by label, or without stratification where it cannot be."""
     if manifest["label"].value_counts().min() >= MIN_CLASS_SAMPLES:
         try:
             return _draw_split(manifest, test_size, val_size, seed, stratified=True)

@@ -13,6 +13,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(validate, inputs={"manifest": "manifest", "settings": "params:data_preparation",
                                "extraction": "params:extraction", **preprocessing},
              outputs=["validated_manifest", "validation_report"], name="validate_manifest"),
-        node(split, inputs=["validated_manifest", "params:data_preparation", "params:seed"],
+        node(split, inputs={"manifest": "validated_manifest",
+                            "settings": "params:data_preparation", "seed": "params:seed",
+                            "extraction": "params:extraction", **preprocessing},
              outputs="split_manifest", name="split_manifest"),
     ])
