@@ -65,3 +65,12 @@ def test_copies_with_two_labels_or_in_two_given_splits_are_warned_of_with_rows(c
     assert ("1 sample(s) held more than once sit in more than one split (rows 3 (cat, "
             "train), 4 (cat, test))") in caplog.text
     assert "only once" not in caplog.text
+
+
+def test_a_class_of_too_few_distinct_samples_is_split_by_rows_with_a_warning(caplog):
+    manifest = manifest_of([{"sample_id": str(i), "label": label, "text": text}
+                            for i, (label, text) in enumerate(
+                                [("a", f"a{i}") for i in range(10)] + [("b", "same")] * 10)])
+    split = assign_splits(manifest, 0.2, 0.2, 0, first_copies(manifest, RULES, None))
+    assert set(split.loc[split["label"] == "b", "split"]) == {"train", "val", "test"}
+    assert "class 'b' has 1 distinct sample(s), under the 3 a split needs" in caplog.text

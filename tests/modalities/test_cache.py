@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from helpers import settings, truncate, write_image, write_tone
-from multimodal_fusion.modalities import cache
+from multimodal_fusion.core import digests
+from multimodal_fusion.core.digests import DIGEST_INDEX
 from multimodal_fusion.modalities.audio import audio_vectors, preprocess_audio
-from multimodal_fusion.modalities.cache import DIGEST_INDEX, cached_features, fingerprint
+from multimodal_fusion.modalities.cache import cached_features, fingerprint
 from multimodal_fusion.modalities.image import encode_images, preprocess_images
 
 SETTINGS = {"sample_rate": 16000, "n_mfcc": 13, "trim_top_db": 30, "segments": 2}
@@ -34,11 +35,11 @@ def key(manifest, settings=SETTINGS, version="v1", folder=None):
 
 def as_a_new_process(monkeypatch) -> list[str]:
     """No digest known in memory, as in the next stage's process; the files it reads."""
-    monkeypatch.setattr(cache, "_DIGESTS", {})
-    monkeypatch.setattr(cache, "_INDEXED", {})
+    monkeypatch.setattr(digests, "_DIGESTS", {})
+    monkeypatch.setattr(digests, "_INDEXED", {})
     reads = []
-    read = cache._read_digest
-    monkeypatch.setattr(cache, "_read_digest", lambda path: reads.append(path) or read(path))
+    read = digests._read_digest
+    monkeypatch.setattr(digests, "_read_digest", lambda path: reads.append(path) or read(path))
     return reads
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from multimodal_fusion.contract.quarantine import ColumnRule
-from multimodal_fusion.modalities.cache import file_digests
+from multimodal_fusion.core.digests import file_digests
 
 logger = logging.getLogger(__name__)
 SHOWN = 3  # examples a warning names

@@ -148,7 +148,9 @@ def assign_splits(manifest: pd.DataFrame, test_size: float, val_size: float,
     to hold every class (few samples, many classes), it is drawn without stratification,
     with a warning saying why. `firsts` gives each row's first copy (`copies.first_copies`):
     the split is drawn over first copies, and every copy goes where its first went, so no
-    sample is on both sides of it. Without copies the split is the same as without `firsts`.
+    sample is on both sides of it, unless a class would then have too few distinct samples
+    to be in every split (a warning says which). Without copies the split is the same as
+    without `firsts`.
     """
     if split_is_given(manifest):
         return manifest
@@ -156,12 +158,26 @@ def assign_splits(manifest: pd.DataFrame, test_size: float, val_size: float,
         raise ManifestError(
             f"test_size ({test_size}) and val_size ({val_size}) must be fractions summing below 1"
         )
-    originals = manifest if firsts is None else manifest.loc[firsts.index[
-        firsts.to_numpy() == firsts.index.to_numpy()]]
+    if firsts is None or not _copies_can_stay_together(manifest, firsts):
+        return _stratified_if_possible(manifest, test_size, val_size, seed)
+    originals = manifest.loc[firsts.index[firsts.to_numpy() == firsts.index.to_numpy()]]
     drawn = _stratified_if_possible(originals, test_size, val_size, seed)
-    if firsts is None:
-        return drawn
     return manifest.assign(split=drawn["split"].loc[firsts.to_numpy()].to_numpy())
+
+
+def _copies_can_stay_together(manifest: pd.DataFrame, firsts: pd.Series) -> bool:
+    """Whether every class keeps enough distinct samples for train, val and test once its
+    copies go together; if not, say which class does not."""
+    distinct = manifest.loc[firsts.unique(), "label"].value_counts()
+    thin = {label: int(distinct.get(label, 0)) for label in manifest["label"].unique()
+            if distinct.get(label, 0) < MIN_CLASS_SAMPLES}
+    if thin:
+        logger.warning(
+            "Copies of one sample cannot all be kept on one side of the split: %s, under the "
+            "%d a split needs, so the split is drawn over rows and copies may straddle it.",
+            ", ".join(f"class {label!r} has {count} distinct sample(s)"
+                      for label, count in thin.items()), MIN_CLASS_SAMPLES)
+    return not thin
 
 
 def _stratified_if_possible(manifest: pd.DataFrame, test_size: float, val_size: float,

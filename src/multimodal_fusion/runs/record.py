@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 
 from multimodal_fusion.core.device import select_device
+from multimodal_fusion.core.digests import file_digests
 from multimodal_fusion.modalities import registered
-from multimodal_fusion.modalities.cache import file_digests
 from multimodal_fusion.runs.versions import version_time
 
 LIBRARIES = ("multimodal-fusion", "torch", "numpy", "pandas", "scikit-learn", "kedro",
