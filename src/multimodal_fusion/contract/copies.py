@@ -42,8 +42,10 @@ def first_copies(manifest: pd.DataFrame, rules: Sequence[ColumnRule],
 
 
 def copy_groups(firsts: pd.Series) -> list[pd.Index]:
-    """The rows of each sample held more than once."""
-    return [rows.index for _, rows in firsts.groupby(firsts, sort=True) if len(rows) > 1]
+    """The rows of each sample held more than once (grouping those alone: a large set holds
+    a hundred thousand samples and few copies)."""
+    repeated = firsts[firsts.duplicated(keep=False)]
+    return [rows.index for _, rows in repeated.groupby(repeated, sort=True)]
 
 
 def warn_of_copies(manifest: pd.DataFrame, firsts: pd.Series) -> None:
