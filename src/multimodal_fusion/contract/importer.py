@@ -24,6 +24,8 @@ EXTENSIONS = {
     "audio": (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aac"),
     "text": (".txt",),
 }
+# Every extension taken, as the messages about what a folder holds list them.
+TAKEN = ", ".join(extension for group in EXTENSIONS.values() for extension in group)
 # What `main` writes into the folder, which the folder's reader then passes over in silence.
 WRITTEN_MANIFEST = "manifest.csv"
 logger = logging.getLogger(__name__)
@@ -66,8 +68,7 @@ def manifest_from_folder(root: str | Path, encoding: str) -> pd.DataFrame:
             continue
         files[kind] = relative
     if not samples:
-        raise ManifestError(f"{root} holds no image, audio or text files (extensions "
-                            f"{', '.join(e for group in EXTENSIONS.values() for e in group)}), "
+        raise ManifestError(f"{root} holds no image, audio or text files (extensions {TAKEN}), "
                             "neither directly nor in one level of class subfolders")
     warn_of_files_passed_over(root, unread, too_deep)
     rows, undecodable = [], {}
@@ -95,8 +96,7 @@ def warn_of_files_passed_over(root: Path, unread: Counter[str], too_deep: list[P
         logger.warning("%s: %d file(s) of no format the folder reader takes were passed over "
                        "(%s); it takes %s. Convert them, or list them in a manifest.", root,
                        sum(unread.values()), ", ".join(f"{suffix}: {count}" for suffix, count
-                                                      in unread.most_common()),
-                       ", ".join(e for group in EXTENSIONS.values() for e in group))
+                                                      in unread.most_common()), TAKEN)
     if too_deep:
         logger.warning("%s: %d file(s) more than one subfolder deep were passed over (%s%s): "
                        "samples sit in the folder or in one level of class subfolders. Move "

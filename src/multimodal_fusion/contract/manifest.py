@@ -71,7 +71,8 @@ def read_manifest(path: str | Path, encoding: str, text_columns: Sequence[str]) 
         raise ManifestError(f"{path}: a manifest must be a {', '.join(FORMATS)} file")
     try:
         manifest, undecodable = (_read_delimited(path, encoding, DELIMITERS[suffix])
-                                 if suffix in DELIMITERS else (_read_table(path, encoding), {}))
+                                 if suffix in DELIMITERS
+                                 else (_read_table(path, suffix, encoding), {}))
     except pd.errors.EmptyDataError:
         raise ManifestError(f"{path} is empty: a manifest needs a header row (sample_id, "
                             "label and a column per modality) and a row per sample") from None
@@ -110,13 +111,12 @@ def _read_delimited(path: Path, encoding: str, delimiter: str) -> tuple[pd.DataF
     return manifest, undecodable
 
 
-def _read_table(path: Path, encoding: str) -> pd.DataFrame:
+def _read_table(path: Path, suffix: str, encoding: str) -> pd.DataFrame:
     """A Parquet, JSON Lines or Excel manifest as pandas reads it, every value as written
     (numbers stay numbers until `text_cells` makes the text columns strings)."""
-    kind = FORMATS[path.suffix.lower()]
-    if kind == "JSON Lines table":
+    if suffix == ".jsonl":
         return pd.read_json(path, lines=True, dtype=False, encoding=encoding)
-    if kind == "Excel workbook":
+    if suffix == ".xlsx":
         return pd.read_excel(path, dtype=str, engine="openpyxl")
     return pd.read_parquet(path)
 
@@ -158,17 +158,18 @@ def assign_splits(manifest: pd.DataFrame, test_size: float, val_size: float,
         raise ManifestError(
             f"test_size ({test_size}) and val_size ({val_size}) must be fractions summing below 1"
         )
-    if firsts is None or not _copies_can_stay_together(manifest, firsts):
+    originals = None if firsts is None else manifest.loc[firsts.unique()]
+    if originals is None or not _copies_can_stay_together(manifest, originals):
         return _stratified_if_possible(manifest, test_size, val_size, seed)
-    originals = manifest.loc[firsts.index[firsts.to_numpy() == firsts.index.to_numpy()]]
     drawn = _stratified_if_possible(originals, test_size, val_size, seed)
     return manifest.assign(split=drawn["split"].loc[firsts.to_numpy()].to_numpy())
 
 
-def _copies_can_stay_together(manifest: pd.DataFrame, firsts: pd.Series) -> bool:
-    """Whether every class keeps enough distinct samples for train, val and test once its
-    copies go together; if not, say which class does not."""
-    distinct = manifest.loc[firsts.unique(), "label"].value_counts()
+def _copies_can_stay_together(manifest: pd.DataFrame, originals: pd.DataFrame) -> bool:
+    """Whether every class keeps enough distinct samples (`originals`, the first of each
+    sample's copies) for train, val and test once its copies go together; if not, say which
+    class does not."""
+    distinct = originals["label"].value_counts()
     thin = {label: int(distinct.get(label, 0)) for label in manifest["label"].unique()
             if distinct.get(label, 0) < MIN_CLASS_SAMPLES}
     if thin:

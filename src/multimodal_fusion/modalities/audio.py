@@ -99,7 +99,7 @@ def logmel_shape(settings: AudioFeatures) -> tuple[int, int, int]:
 
 def load_audio(path: str, sample_rate: int) -> np.ndarray:
     """Mono samples resampled to `sample_rate`, whatever the file's own rate and channels."""
-    if libsndfile_reads(path):
+    if libsndfile_seconds(path) is not None:
         samples, _ = librosa.load(path, sr=sample_rate, mono=True)
     else:
         channels_last, rate = read_with_ffmpeg(path)
@@ -137,13 +137,13 @@ def wav_truncation(path: str) -> str | None:
     return None
 
 
-def libsndfile_reads(path: str) -> bool:
-    """Whether libsndfile knows the file's format (else FFmpeg is asked)."""
+def libsndfile_seconds(path: str) -> float | None:
+    """The file's length as libsndfile reads it from the header, or None for a format it
+    does not know (FFmpeg is asked then)."""
     try:
-        soundfile.info(path)
+        return soundfile.info(path).duration
     except soundfile.LibsndfileError:
-        return False
-    return True
+        return None
 
 
 def ffmpeg_seconds(path: str) -> float:
@@ -179,8 +179,8 @@ def read_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
 def decode_for_check(path: str, max_seconds: float) -> tuple[np.ndarray, int]:
     """(frames, channels) samples at the file's own rate, read once its length is known to
     be within budget."""
-    if libsndfile_reads(path):
-        seconds = soundfile.info(path).duration
+    seconds = libsndfile_seconds(path)
+    if seconds is not None:
         decode = lambda: soundfile.read(path, dtype="float32", always_2d=True)  # noqa: E731
     else:
         seconds = ffmpeg_seconds(path)
