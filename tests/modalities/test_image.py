@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageCms
 
 from helpers import manifest_of, settings, typed, write_image
 from multimodal_fusion.contract.quarantine import InputLimits
@@ -208,17 +208,58 @@ def test_a_photo_is_turned_upright_as_its_exif_tag_says(tmp_path, orientation):
         tensors_of(manifest, size=16, orientation="up")
 
 
+def primaries_swapped_profile() -> bytes:
+    """LittleCMS's sRGB profile with its red and green primaries swapped: a pixel stored as
+    pure red is, by this profile, pure green. No other RGB profile ships offline."""
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    tags = {bytes(data[at:at + 4]): (int.from_bytes(data[at + 4:at + 8], "big"),
+                                     int.from_bytes(data[at + 8:at + 12], "big"))
+            for at in range(132, 132 + 12 * int.from_bytes(data[128:132], "big"), 12)}
+    (red, length), (green, _) = tags[b"rXYZ"], tags[b"gXYZ"]
+    data[red:red + length], data[green:green + length] = (data[green:green + length],
+                                                          data[red:red + length])
+    return bytes(data)
+
+
+def test_colours_are_read_in_srgb_as_the_files_icc_profile_says(tmp_path):
+    """A phone's Display P3 photo or an Adobe RGB scan stores numbers that mean other colours
+    than sRGB's; a colour-managed viewer converts them, and so must we."""
+    pixels = np.zeros((8, 8, 3), dtype=np.uint8)
+    pixels[..., 0] = 255
+    path = str(tmp_path / "red.png")
+    Image.fromarray(pixels).save(path, icc_profile=primaries_swapped_profile())
+    manifest = manifest_of("image", [path])
+    shown = tensors_of(manifest, size=8)["values"][0]
+    np.testing.assert_allclose(shown.mean(axis=(1, 2)), [-1, 1, -1], atol=0.02)
+    stored = tensors_of(manifest, size=8, colour="stored")["values"][0]
+    np.testing.assert_array_equal(stored.mean(axis=(1, 2)), [1, -1, -1])
+    with pytest.raises(ValueError, match="colour 'p3'; choose one of srgb, stored"):
+        tensors_of(manifest, size=8, colour="p3")
+
+
+def test_an_image_whose_icc_profile_is_damaged_keeps_its_colours_with_a_warning(tmp_path):
+    plain = write_image(tmp_path / "plain.png")
+    with Image.open(plain) as image:
+        image.save(tmp_path / "damaged.png", icc_profile=b"not a profile")
+    manifest = manifest_of("image", [plain, str(tmp_path / "damaged.png")])
+    with pytest.warns(UserWarning, match="damaged.png: its ICC colour profile cannot be used"):
+        values = tensors_of(manifest, size=8)["values"]
+    np.testing.assert_array_equal(values[1], values[0])
+
+
 def test_a_recipe_saved_before_a_setting_existed_makes_features_as_then(tmp_path):
-    """A model saved before `orientation` and `pretrained_features` existed read images as
-    stored and EfficientNet's head; today's parameters must name both keys."""
+    """A model saved before `orientation`, `colour` and `pretrained_features` existed read
+    images as stored and EfficientNet's head; today's parameters must name every key."""
     upright = write_image(tmp_path / "upright.png", size=(20, 12))
     manifest = manifest_of("image", [write_tagged(upright, tmp_path / "tagged.png", 6)])
     preprocessing = settings("image.preprocessing", size=16)
     features = settings("image.features", encoder="efficientnet_lite0")
-    saved = {"preprocessing": {k: v for k, v in preprocessing.items() if k != "orientation"},
+    saved = {"preprocessing": {k: v for k, v in preprocessing.items()
+                               if k not in ("orientation", "colour")},
              "features": {k: v for k, v in features.items() if k != "pretrained_features"}}
     recipe = recipe_of({"features": {"image": saved}}, "a model")["image"]
-    assert recipe["preprocessing"] == preprocessing | {"orientation": "stored"}
+    assert recipe["preprocessing"] == preprocessing | {"orientation": "stored",
+                                                       "colour": "stored"}
     assert recipe["features"] == features | {"pretrained_features": "head"}
     extraction = {"cache": None, "workers": 1}
     then = recipe_features(manifest, {"image": recipe | {"features": settings(

@@ -3,7 +3,10 @@
 Colour policy: grey, palette and CMYK images become RGB; transparent areas (RGBA, LA,
 palette with transparency) are laid over white, the way a viewer shows them; grey pixels
 wider than 8 bits are scaled to 8 (16-bit integers by their 16 bits, floats as 0 to 1),
-where Pillow alone would clip them and a 16-bit scan would turn white. A photo is
+where Pillow alone would clip them and a 16-bit scan would turn white. Colours are read
+in sRGB as the file's embedded ICC profile says (`colour: srgb`), as a colour-managed
+viewer shows them: a phone's Display P3 photo, an Adobe RGB scan or a print CMYK JPEG
+would otherwise be read as if its numbers were sRGB. A photo is
 turned upright as its EXIF Orientation tag says (`orientation: exif`), as a viewer turns
 it too: a phone stores a portrait photo's pixels sideways and says so only in that tag.
 Train-time augmentation (rotation, resized crop, horizontal flip, colour jitter) is set
@@ -13,6 +16,7 @@ here, checked here, and travels with the tensors to the training engine, which a
 from __future__ import annotations
 
 import functools
+import io
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageCms
 from pillow_heif import register_heif_opener
 from torch import Tensor
 from torch.nn import functional
@@ -68,6 +72,12 @@ UPRIGHT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+# How colours are read (`image.preprocessing.colour`): converted to sRGB by the file's ICC
+# profile, or the numbers as stored.
+COLOURS = ("srgb", "stored")
+# The modes whose pixels an ICC profile describes and LittleCMS converts, and the mode each
+# becomes in sRGB (alpha kept); other modes (palette, grey with alpha) keep their numbers.
+COLOUR_MANAGED = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "L": "RGB"}
 FLOAT_MODES = ("F",)  # Pillow's one mode of float pixels, which can hold NaN
 # What a pixel's full brightness is in each of Pillow's modes of grey wider than 8 bits:
 # 16-bit integers (also when Pillow holds them as 32-bit "I"), and floats from 0 to 1.
@@ -99,14 +109,16 @@ def image_transform(size: int) -> v2.Compose:
     ])
 
 
-def load_image(path: str, orientation: str) -> Image.Image:
-    """Decode fully (so truncated files fail here), turn by `orientation`, then RGB by the
-    colour policy above."""
+def load_image(path: str, orientation: str, colour: str) -> Image.Image:
+    """Decode fully (so truncated files fail here), turn by `orientation`, read colours by
+    `colour`, then RGB by the colour policy above."""
     with Image.open(path) as image:
         image.load()
         if orientation == "exif":
             image = upright(image)
         image = eight_bit_grey(image)
+        if colour == "srgb":
+            image = in_srgb(image, path)
         if image.mode in ("RGBA", "LA") or "transparency" in image.info:
             rgba = image.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -122,6 +134,31 @@ def eight_bit_grey(image: Image.Image) -> Image.Image:
         return image
     shares = np.clip(np.asarray(image, dtype=np.float64) / full, 0.0, 1.0)
     return Image.fromarray(np.rint(shares * 255).astype(np.uint8))
+
+
+def in_srgb(image: Image.Image, path: str) -> Image.Image:
+    """The image's colours in sRGB as its embedded ICC profile says; as stored where it has
+    none or its mode is not colour-managed. A profile LittleCMS cannot use (damaged, or for
+    another colour space than the pixels') leaves them as stored, with a warning."""
+    profile = image.info.get("icc_profile")
+    output = COLOUR_MANAGED.get(image.mode)
+    if not profile or output is None:
+        return image
+    try:
+        return ImageCms.applyTransform(image, to_srgb(profile, image.mode, output))
+    except ImageCms.PyCMSError as error:
+        warnings.warn(f"{path}: its ICC colour profile cannot be used ({error}), so its "
+                      "colours are read as stored; save it again with a valid profile, or "
+                      "set image.preprocessing.colour to stored to silence this", stacklevel=2)
+        return image
+
+
+@functools.lru_cache(maxsize=16)
+def to_srgb(profile: bytes, mode: str, output: str) -> ImageCms.ImageCmsTransform:
+    """The transform from a profile's colours to sRGB, built once a process for each profile
+    (a photo collection mostly shares one or two)."""
+    return ImageCms.buildTransform(ImageCms.getOpenProfile(io.BytesIO(profile)),
+                                   ImageCms.createProfile("sRGB"), mode, output)
 
 
 def upright(image: Image.Image) -> Image.Image:
@@ -154,7 +191,7 @@ def check_image_file(path: str, limits: InputLimits) -> None:
         if not np.isfinite(pixels).all():
             raise ValueError(f"{int((~np.isfinite(pixels)).sum()):,} of its pixels are not "
                              "finite (NaN or infinite)")
-    load_image(path, "exif")
+    load_image(path, "exif", "srgb")
 
 
 @dataclass(frozen=True)
@@ -164,6 +201,7 @@ class ImagePreprocessing:
     size: int
     fit: str
     orientation: str
+    colour: str
 
 
 @dataclass(frozen=True)
@@ -218,19 +256,23 @@ def extract_image_tensors(manifest: pd.DataFrame, settings: ImagePreprocessing,
 
     `fit` is `squash` (the whole image resized to a square) or `crop` (its centred square
     resized, keeping proportions); `orientation` is `exif` (turned upright as the file's
-    EXIF tag says) or `stored`. `image_features` then decides what the encoder sees, so
-    changing the encoder reuses these tensors.
+    EXIF tag says) or `stored`; `colour` is `srgb` (converted by the file's ICC profile) or
+    `stored`. `image_features` then decides what the encoder sees, so changing the encoder
+    reuses these tensors.
     """
-    size, fit, orientation = settings.size, settings.fit, settings.orientation
+    size, fit = settings.size, settings.fit
+    orientation, colour = settings.orientation, settings.colour
     if fit not in FITS:
         raise ValueError(f"unknown image fit {fit!r}; choose one of {', '.join(FITS)}")
-    if orientation not in ORIENTATIONS:
-        raise ValueError(f"unknown image.preprocessing.orientation {orientation!r}; choose "
-                         f"one of {', '.join(ORIENTATIONS)}")
+    for key, value, choices in (("orientation", orientation, ORIENTATIONS),
+                                ("colour", colour, COLOURS)):
+        if value not in choices:
+            raise ValueError(f"unknown image.preprocessing.{key} {value!r}; choose one of "
+                             f"{', '.join(choices)}")
     transform = image_transform(size)
 
     def to_array(path: str) -> np.ndarray:
-        image = load_image(path, orientation)
+        image = load_image(path, orientation, colour)
         return transform(centre_square(image) if fit == "crop" else image).numpy()
 
     return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), workers)
@@ -413,7 +455,7 @@ MODALITY = Modality(
     encoders=("small_cnn", "resnet18", "pixels", "mlp", "small_cnn+mlp",
               "efficientnet_lite0_tail"),
     check_file=check_image_file,
-    former_settings={"preprocessing": {"orientation": "stored"},
+    former_settings={"preprocessing": {"orientation": "stored", "colour": "stored"},
                      "features": {"pretrained_features": "head"}},
 )
 
