@@ -199,6 +199,9 @@ def test_the_end_of_a_run_says_what_happened_and_where_it_went(tmp_path, samples
         assert path.endswith(f"{name}/{version}/{name}") and (project / path).is_file()
     caplog.clear()
     run_small(project, "inference", manifest=samples)
-    predicted, saved, where = ending(caplog.records)
+    predicted, scored, saved, predictions, metrics = ending(caplog.records)
     assert re.fullmatch(r"36 samples predicted: .*", predicted)
-    assert where.startswith("  predictions: data/07_model_output/predictions.csv/")
+    assert re.fullmatch(r"against the 36 labels of classes the model knows: accuracy "
+                        r"[01]\.\d{4}, macro-F1 [01]\.\d{4}", scored)
+    assert predictions.startswith("  predictions: data/07_model_output/predictions.csv/")
+    assert metrics.startswith("  inference metrics: data/08_reporting/inference/metrics.json/")

@@ -60,4 +60,12 @@ def test_compare_evaluate_and_inference_say_their_own_result():
     assert evaluate_summary({"reproduced": True, "differences": []}, METRICS)["lines"] == [
         "late model re-evaluated: test accuracy 0.9111; it reproduces its stored metrics exactly"]
     predictions = pd.DataFrame({"predicted": ["a"] * 3 + ["b"]})
-    assert inference_summary(predictions)["lines"] == ["4 samples predicted: a 3, b 1"]
+    unlabelled = {"scored": 0, "left_out": {"unlabelled": 4, "unknown_classes": {}}}
+    assert inference_summary(predictions, unlabelled) == {
+        "lines": ["4 samples predicted: a 3, b 1"], "saved": ["predictions"]}
+    labelled = {"scored": 3, "accuracy": 2 / 3, "macro": {"f1": 0.5},
+                "left_out": {"unlabelled": 0, "unknown_classes": {"c": 1}}}
+    assert inference_summary(predictions, labelled) == {
+        "lines": ["4 samples predicted: a 3, b 1", "against the 3 labels of classes the model "
+                  "knows: accuracy 0.6667, macro-F1 0.5000 (1 of unknown classes left out)"],
+        "saved": ["predictions", "inference_metrics"]}

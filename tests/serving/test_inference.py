@@ -66,6 +66,31 @@ def test_inference_on_the_test_rows_without_labels_matches_evaluation(trained):
     assert {"image", "text", "audio", "cue", "band"}.isdisjoint(predictions.columns)
 
 
+def test_labelled_new_samples_are_scored_as_train_scored_its_test_split(trained, caplog):
+    """New labelled data (a holdout, or the same task months later) scored by a stored
+    model, as Ludwig's `evaluate --dataset` and AutoGluon's `evaluate` do."""
+    project, samples, manifest = trained
+    split = load(project, "split_manifest")
+    test = manifest[manifest["sample_id"].isin(split.loc[split["split"] == "test", "sample_id"])]
+    unknown = test.iloc[:1].assign(sample_id="new-class", label="zebra")
+    unlabelled = test.iloc[:1].assign(sample_id="no-label", label="")
+    pd.concat([test, unknown, unlabelled]).to_csv(samples / "labelled.csv", index=False)
+    run(project, "inference", manifest=str(samples / "labelled.csv"))
+
+    scored, stored = load(project, "inference_metrics"), load(project, "metrics")
+    assert scored["scored"] == len(test) == stored["n_samples"]
+    assert scored["left_out"] == {"unlabelled": 1, "unknown_classes": {"zebra": 1}}
+    for figure in ("accuracy", "balanced_accuracy", "per_class", "confusion_normalised"):
+        assert scored[figure] == stored[figure], figure
+    assert scored["macro"]["f1"] == pytest.approx(stored["macro"]["f1"], abs=1e-12)
+    assert "'zebra' (1, first sample 'new-class')" in caplog.text
+
+    test.drop(columns=["label"]).to_csv(samples / "unlabelled.csv", index=False)
+    run(project, "inference", manifest=str(samples / "unlabelled.csv"))
+    assert load(project, "inference_metrics") == {
+        "scored": 0, "left_out": {"unlabelled": len(test), "unknown_classes": {}}}
+
+
 def test_missing_modalities_and_bad_files_are_masked_and_reported(trained):
     project, samples, manifest = trained
     (samples / "broken.wav").write_bytes(b"RIFF")

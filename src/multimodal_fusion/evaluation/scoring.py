@@ -43,6 +43,27 @@ def predict_test_split(model: nn.Module, model_inputs: ModelInputs,
     )
 
 
+def prediction_metrics(predictions: pd.DataFrame, spec: dict, settings: dict) -> dict:
+    """Accuracy, precision, recall and F1, what the probabilities say and the figures by
+    which modalities a sample had, of predictions whose every label is one of the model's
+    classes."""
+    chosen = typed_settings(EvaluationSettings, settings, "evaluation")
+    classes = spec["classes"]
+    labels = predictions["label"].map({name: i for i, name in enumerate(classes)}).to_numpy()
+    # float32, as predicted: the same figures whether read back from the CSV or not
+    probabilities = predictions[[f"probability_{name}" for name in classes]].to_numpy(
+        dtype=np.float32)
+    had = predictions["modalities"].str.split("+")
+    return classification_metrics(
+        predictions["label"].tolist(), predictions["predicted"].tolist(), classes
+    ) | probability_metrics(labels, probabilities, classes, chosen.top_k,
+                            chosen.calibration_bins) | {
+        "by_presence": by_presence(labels, probabilities.argmax(axis=1), {
+            m: had.map(lambda used, m=m: m in used).to_numpy(dtype=bool)
+            for m in spec["modalities"]}),
+    }
+
+
 def score_test_split(predictions: pd.DataFrame, model: nn.Module, history: list[dict],
                  demo_metadata: dict, settings: dict) -> dict:
     """The run's headline figures and cost, what the probabilities say (calibration,
@@ -56,21 +77,8 @@ def score_test_split(predictions: pd.DataFrame, model: nn.Module, history: list[
         demo_metadata: the demo's corruption record ({} for other data).
         settings: the `evaluation` parameters.
     """
-    chosen = typed_settings(EvaluationSettings, settings, "evaluation")
-    classes = model.spec["classes"]
-    labels = predictions["label"].map({name: i for i, name in enumerate(classes)}).to_numpy()
-    # float32, as predicted: the same figures whether read back from the CSV or not
-    probabilities = predictions[[f"probability_{name}" for name in classes]].to_numpy(
-        dtype=np.float32)
-    had = predictions["modalities"].str.split("+")
-    metrics = classification_metrics(
-        predictions["label"].tolist(), predictions["predicted"].tolist(), classes
-    ) | probability_metrics(labels, probabilities, classes, chosen.top_k,
-                            chosen.calibration_bins) | {
-        "by_presence": by_presence(labels, probabilities.argmax(axis=1), {
-            m: had.map(lambda used, m=m: m in used).to_numpy(dtype=bool)
-            for m in model.spec["modalities"]}),
-    } | run_summary(model.spec, sum(p.numel() for p in model.parameters()), history)
+    metrics = prediction_metrics(predictions, model.spec, settings) | run_summary(
+        model.spec, sum(p.numel() for p in model.parameters()), history)
     ceiling = demo_ceiling(demo_metadata, predictions["sample_id"].tolist())
     if ceiling is not None:
         metrics["demo_ceiling"] = ceiling
@@ -78,4 +86,34 @@ def score_test_split(predictions: pd.DataFrame, model: nn.Module, history: list[
     logger.info("%s: test accuracy %.4f, macro-F1 %.4f%s", metrics["fusion"],
                 metrics["accuracy"], metrics["macro"]["f1"],
                 "" if ceiling is None else f" (ceiling {ceiling:.4f})")
+    return metrics
+
+
+def score_labelled_predictions(predictions: pd.DataFrame, model: nn.Module,
+                               settings: dict) -> dict:
+    """`inference`'s predictions scored against the labels a manifest brings (new data
+    held out, or months later), as `train` scores its test split; {"scored": 0, ...} when it
+    brings none. Samples with an empty label, or one of a class the model was not trained
+    on (it can never predict it), are counted and left out of the figures, with a warning
+    naming the classes and their first rows."""
+    labels = predictions["label"] if "label" in predictions else pd.Series("", predictions.index)
+    labelled = labels != ""
+    known = labelled & labels.isin(model.spec["classes"])
+    unknown = labels[labelled & ~known]
+    left_out = {"unlabelled": int((~labelled).sum()),
+                "unknown_classes": {str(k): int(v) for k, v in unknown.value_counts().items()}}
+    if len(unknown):
+        first = predictions.loc[unknown.index, "sample_id"].groupby(unknown).first()
+        logger.warning(
+            "%d labelled samples are of classes the model was not trained on, so they are "
+            "left out of the scores: %s; train a model on data with these classes to score "
+            "them", len(unknown), ", ".join(
+                f"{label!r} ({count}, first sample {first[label]!r})"
+                for label, count in left_out["unknown_classes"].items()))
+    if not known.any():
+        return {"scored": 0, "left_out": left_out}
+    metrics = {"scored": int(known.sum()), "left_out": left_out} | prediction_metrics(
+        predictions[known], model.spec, settings)
+    logger.info("Scored %d labelled samples: accuracy %.4f, macro-F1 %.4f", metrics["scored"],
+                metrics["accuracy"], metrics["macro"]["f1"])
     return metrics

@@ -80,9 +80,17 @@ def evaluate_summary(reproduction: dict, metrics: dict) -> Summary:
                    ["reevaluated_metrics", "reproduction"])
 
 
-def inference_summary(predictions: pd.DataFrame) -> Summary:
-    """How many samples were predicted, and as what, then where the predictions went."""
+def inference_summary(predictions: pd.DataFrame, metrics: dict) -> Summary:
+    """How many samples were predicted, and as what; their scores where the manifest
+    brought labels; then where the predictions (and scores) went."""
     counts = predictions["predicted"].value_counts()
     shown = ", ".join(f"{label} {count}" for label, count in counts.head(5).items())
     more = f" and {len(counts) - 5} more classes" if len(counts) > 5 else ""
-    return summary([f"{len(predictions)} samples predicted: {shown}{more}"], ["predictions"])
+    lines = [f"{len(predictions)} samples predicted: {shown}{more}"]
+    if not metrics["scored"]:
+        return summary(lines, ["predictions"])
+    unknown = sum(metrics["left_out"]["unknown_classes"].values())
+    lines.append(f"against the {metrics['scored']} labels of classes the model knows: "
+                 f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro']['f1']:.4f}"
+                 + (f" ({unknown} of unknown classes left out)" if unknown else ""))
+    return summary(lines, ["predictions", "inference_metrics"])

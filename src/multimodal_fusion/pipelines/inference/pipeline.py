@@ -1,4 +1,5 @@
-"""`inference`: predictions for a manifest without labels, from a stored model version.
+"""`inference`: predictions for a manifest, from a stored model version; scored as `train`
+scores its test split where the manifest brings labels.
 
 `kedro run --pipelines=inference --params=manifest=new/manifest.csv` uses the latest model
 `train` saved; `--load-versions=fusion_model:<version>` chooses one.
@@ -6,6 +7,7 @@
 
 from kedro.pipeline import Pipeline, node
 
+from multimodal_fusion.evaluation.scoring import score_labelled_predictions
 from multimodal_fusion.evaluation.summary import inference_summary
 
 from .nodes import (
@@ -31,6 +33,9 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs="inference_quarantine_report", name="report_new_quarantine"),
         node(predict_new_samples, inputs=["fusion_model", "features_of_new_samples", "new_samples"],
              outputs="predictions", name="predict_new_samples"),
-        node(inference_summary, inputs="predictions", outputs="inference_summary",
-             name="summarise_predictions"),
+        node(score_labelled_predictions,
+             inputs=["predictions", "fusion_model", "params:evaluation"],
+             outputs="inference_metrics", name="score_labelled_predictions"),
+        node(inference_summary, inputs=["predictions", "inference_metrics"],
+             outputs="inference_summary", name="summarise_predictions"),
     ])
