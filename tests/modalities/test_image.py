@@ -247,19 +247,49 @@ def test_an_image_whose_icc_profile_is_damaged_keeps_its_colours_with_a_warning(
     np.testing.assert_array_equal(values[1], values[0])
 
 
+def write_photo(path, size: tuple[int, int] = (1600, 1200)) -> str:
+    """A smooth JPEG much larger than the tensors made of it, as a camera's photos are."""
+    y, x = np.mgrid[0:size[1], 0:size[0]]
+    pixels = np.stack([(np.sin(x / 90) + 1) * 120, (np.cos(y / 70) + 1) * 120,
+                       (x + y) % 256], axis=-1).astype(np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
+    return str(path)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_with_the_same_look(tmp_path):
+    manifest = manifest_of("image", [write_photo(tmp_path / "photo.jpg")])
+    reduced = tensors_of(manifest, size=32)["values"]
+    full = tensors_of(manifest, size=32, decode="full")["values"]
+    assert not np.array_equal(reduced, full), "decoded at 1/8 of its side, not every pixel"
+    assert np.abs(reduced - full).mean() < 0.005  # about half a grey level in [-1, 1]
+    with pytest.raises(ValueError, match="decode 'fast'; choose one of reduced, full"):
+        tensors_of(manifest, size=32, decode="fast")
+
+
+def test_a_jpeg_cut_short_is_refused_though_checked_at_a_reduced_scale(tmp_path):
+    path = write_photo(tmp_path / "photo.jpg")
+    with open(path, "rb") as whole:
+        data = whole.read()
+    with open(path, "wb") as cut:
+        cut.write(data[:len(data) // 2])
+    with pytest.raises(OSError, match="truncated"):
+        check_image_file(path, typed(InputLimits, "data_preparation.limits"))
+
+
 def test_a_recipe_saved_before_a_setting_existed_makes_features_as_then(tmp_path):
-    """A model saved before `orientation`, `colour` and `pretrained_features` existed read
-    images as stored and EfficientNet's head; today's parameters must name every key."""
+    """A model saved before `orientation`, `colour`, `decode` and `pretrained_features`
+    existed read images as stored, every pixel, and EfficientNet's head; today's parameters
+    must name every key."""
     upright = write_image(tmp_path / "upright.png", size=(20, 12))
     manifest = manifest_of("image", [write_tagged(upright, tmp_path / "tagged.png", 6)])
     preprocessing = settings("image.preprocessing", size=16)
     features = settings("image.features", encoder="efficientnet_lite0")
     saved = {"preprocessing": {k: v for k, v in preprocessing.items()
-                               if k not in ("orientation", "colour")},
+                               if k not in ("orientation", "colour", "decode")},
              "features": {k: v for k, v in features.items() if k != "pretrained_features"}}
     recipe = recipe_of({"features": {"image": saved}}, "a model")["image"]
-    assert recipe["preprocessing"] == preprocessing | {"orientation": "stored",
-                                                       "colour": "stored"}
+    assert recipe["preprocessing"] == preprocessing | {
+        "orientation": "stored", "colour": "stored", "decode": "full"}
     assert recipe["features"] == features | {"pretrained_features": "head"}
     extraction = {"cache": None, "workers": 1}
     then = recipe_features(manifest, {"image": recipe | {"features": settings(
