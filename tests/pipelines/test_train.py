@@ -156,7 +156,7 @@ def test_kedro_viz_shows_kedros_layers_and_each_modality_with_its_steps(tmp_path
     inference = json.loads((project / "build" / "api" / "pipelines" / "inference").read_text())
     assert [n["name"] for n in inference["nodes"] if n["type"] == "task"] == [
         "validate_new_samples", "compute_new_features", "predict_new_samples",
-        "report_new_quarantine", "summarise_predictions"]
+        "report_new_quarantine", "score_labelled_predictions", "summarise_predictions"]
 
 
 def leaderboard(project: Path) -> list[dict]:
