@@ -237,14 +237,20 @@ def test_colours_are_read_in_srgb_as_the_files_icc_profile_says(tmp_path):
         tensors_of(manifest, size=8, colour="p3")
 
 
-def test_an_image_whose_icc_profile_is_damaged_keeps_its_colours_with_a_warning(tmp_path):
+def test_images_whose_icc_profile_is_damaged_keep_their_colours_with_one_warning(tmp_path):
+    """A camera that writes a damaged profile writes it into every photo: one warning."""
     plain = write_image(tmp_path / "plain.png")
+    damaged = [str(tmp_path / f"damaged-{i}.png") for i in range(2)]
     with Image.open(plain) as image:
-        image.save(tmp_path / "damaged.png", icc_profile=b"not a profile")
-    manifest = manifest_of("image", [plain, str(tmp_path / "damaged.png")])
-    with pytest.warns(UserWarning, match="damaged.png: its ICC colour profile cannot be used"):
+        for path in damaged:
+            image.save(path, icc_profile=f"not a profile {tmp_path}".encode())
+    manifest = manifest_of("image", [plain, *damaged])
+    with pytest.warns(UserWarning) as warned:
         values = tensors_of(manifest, size=8)["values"]
+    assert [str(w.message).split(":")[0] for w in warned] == [damaged[0]]
+    assert "its ICC colour profile cannot be used" in str(warned[0].message)
     np.testing.assert_array_equal(values[1], values[0])
+    np.testing.assert_array_equal(values[2], values[0])
 
 
 def write_photo(path, size: tuple[int, int] = (1600, 1200)) -> str:

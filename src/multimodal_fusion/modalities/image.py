@@ -84,6 +84,8 @@ COLOUR_MANAGED = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "L": "RGB"}
 # (1/2 to 1/8) that still holds `DRAFT_MARGIN` times the side the image is resized to, so
 # the antialiased resize still has pixels to filter; or every pixel.
 DECODES = ("reduced", "full")
+# The ICC profiles this process found unusable and warned of (see `in_srgb`).
+UNUSABLE_PROFILES: set[bytes] = set()
 DRAFT_MARGIN = 2
 FLOAT_MODES = ("F",)  # Pillow's one mode of float pixels, which can hold NaN
 # What a pixel's full brightness is in each of Pillow's modes of grey wider than 8 bits:
@@ -150,7 +152,8 @@ def eight_bit_grey(image: Image.Image) -> Image.Image:
 def in_srgb(image: Image.Image, path: str) -> Image.Image:
     """The image's colours in sRGB as its embedded ICC profile says; as stored where it has
     none or its mode is not colour-managed. A profile LittleCMS cannot use (damaged, or for
-    another colour space than the pixels') leaves them as stored, with a warning."""
+    another colour space than the pixels') leaves them as stored, with a warning once per
+    profile and process: a camera that writes a bad profile writes it into every photo."""
     profile = image.info.get("icc_profile")
     output = COLOUR_MANAGED.get(image.mode)
     if not profile or output is None:
@@ -158,9 +161,12 @@ def in_srgb(image: Image.Image, path: str) -> Image.Image:
     try:
         return ImageCms.applyTransform(image, to_srgb(profile, image.mode, output))
     except ImageCms.PyCMSError as error:
-        warnings.warn(f"{path}: its ICC colour profile cannot be used ({error}), so its "
-                      "colours are read as stored; save it again with a valid profile, or "
-                      "set image.preprocessing.colour to stored to silence this", stacklevel=2)
+        if profile not in UNUSABLE_PROFILES:
+            UNUSABLE_PROFILES.add(profile)
+            warnings.warn(f"{path}: its ICC colour profile cannot be used ({error}), so its "
+                          "colours, and those of every image with the same profile, are read "
+                          "as stored; save them again with a valid profile, or set "
+                          "image.preprocessing.colour to stored to silence this", stacklevel=2)
         return image
 
 
