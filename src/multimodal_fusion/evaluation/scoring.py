@@ -95,7 +95,7 @@ def score_labelled_predictions(predictions: pd.DataFrame, model: nn.Module,
     held out, or months later), as `train` scores its test split; {"scored": 0, ...} when it
     brings none. Samples with an empty label, or one of a class the model was not trained
     on (it can never predict it), are counted and left out of the figures, with a warning
-    naming the classes and their first rows."""
+    naming each class and its first sample."""
     labels = predictions["label"] if "label" in predictions else pd.Series("", predictions.index)
     labelled = labels != ""
     known = labelled & labels.isin(model.spec["classes"])

@@ -84,9 +84,9 @@ COLOUR_MANAGED = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "L": "RGB"}
 # (1/2 to 1/8) that still holds `DRAFT_MARGIN` times the side the image is resized to, so
 # the antialiased resize still has pixels to filter; or every pixel.
 DECODES = ("reduced", "full")
+DRAFT_MARGIN = 2
 # The ICC profiles this process found unusable and warned of (see `in_srgb`).
 UNUSABLE_PROFILES: set[bytes] = set()
-DRAFT_MARGIN = 2
 FLOAT_MODES = ("F",)  # Pillow's one mode of float pixels, which can hold NaN
 # What a pixel's full brightness is in each of Pillow's modes of grey wider than 8 bits:
 # 16-bit integers (also when Pillow holds them as 32-bit "I"), and floats from 0 to 1.
