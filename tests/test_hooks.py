@@ -166,6 +166,14 @@ def test_a_configured_project_logs_params_metrics_record_and_report(tmp_path, sa
     assert {"run_report.html", "run_record.json"} <= files
     assert mlflow_extra.active_run() is None, "the next run in this process is its own"
 
+    run_small(project, "inference", manifest=samples)
+    (saved,) = (project / "data" / "08_reporting" / "inference").glob("metrics.json/*/*.json")
+    scored = json.loads(saved.read_text())
+    newest = client.search_runs([tracked.info.experiment_id], order_by=["start_time DESC"])[0]
+    assert newest.info.run_id != tracked.info.run_id
+    assert newest.data.metrics["accuracy"] == scored["accuracy"]
+    assert newest.data.metrics["scored"] == 36
+
 
 def test_without_an_mlflow_yml_nothing_is_tracked(tmp_path, samples, mlflow_extra, monkeypatch):
     monkeypatch.chdir(tmp_path)

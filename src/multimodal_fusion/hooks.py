@@ -329,12 +329,14 @@ def default_tracking_store(project: Path) -> Iterator[None]:
 
 
 def log_run_outputs(pipeline: Pipeline, catalog: CatalogProtocol) -> None:
-    """The run's metrics as MLflow metrics; its record, leaderboard and reports as files."""
+    """The run's metrics (`train`'s, `evaluate`'s or `inference`'s on labelled samples) as
+    MLflow metrics; its record, leaderboard and reports as files."""
     import mlflow
 
     outputs = pipeline.all_outputs()
-    if "metrics" in outputs:
-        mlflow.log_metrics(numbers_in(catalog.load("metrics")))
+    for name in ("metrics", "reevaluated_metrics", "inference_metrics"):
+        if name in outputs:
+            mlflow.log_metrics(numbers_in(catalog.load(name)))
     for name in ("run_record", "leaderboard"):
         if name in outputs:
             mlflow.log_dict(catalog.load(name), f"{name}.json")
