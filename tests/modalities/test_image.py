@@ -315,14 +315,19 @@ def test_image_weights_are_checked_before_training(tmp_path):
         images_for(manifest, size=8, encoder="resnet18", weights=str(tmp_path / "w.pth"))
 
 
-def test_crop_fit_keeps_proportions_where_squash_stretches(tmp_path):
+def test_crop_and_pad_fits_keep_proportions_where_squash_stretches(tmp_path):
     wide = Image.new("RGB", (40, 20), (255, 255, 255))
     wide.paste((0, 0, 0), (10, 0, 30, 20))  # a black square in the middle of a white band
     wide.save(tmp_path / "wide.png")
     manifest = manifest_of("image", [str(tmp_path / "wide.png")])
     cropped = tensors_of(manifest, size=8, fit="crop")["values"][0]
     squashed = tensors_of(manifest, size=8, fit="squash")["values"][0]
+    padded = tensors_of(manifest, size=8, fit="pad")["values"][0]
     assert cropped.max() < -0.9  # only the black square is left
     assert squashed.max() > 0.9  # the white sides are squeezed in
-    with pytest.raises(ValueError, match="unknown image fit 'pad'.*squash, crop"):
-        tensors_of(manifest, size=8, fit="pad")
+    # the whole band on a white square: white all round, the black square still square
+    assert padded[:, 3:5, 3:5].max() < -0.99 and padded[:, [0, 7]].min() > 0.99
+    np.testing.assert_allclose(padded, padded.transpose(0, 2, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown image.preprocessing.fit 'fill'; choose one "
+                                         "of squash, crop, pad"):
+        tensors_of(manifest, size=8, fit="fill")

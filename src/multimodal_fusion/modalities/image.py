@@ -60,7 +60,6 @@ register_heif_opener()
 IMAGE_PREPROCESSING_VERSION = "rgb-normalised-4"
 IMAGE_FEATURES_VERSION = "image-features-2"
 CHANNELS = 3
-FITS = ("squash", "crop")
 # How an image is turned (`image.preprocessing.orientation`): as its EXIF Orientation tag
 # says, or as its pixels are stored.
 ORIENTATIONS = ("exif", "stored")
@@ -269,32 +268,44 @@ def centre_square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
+def padded_square(image: Image.Image) -> Image.Image:
+    """The whole image centred on a white square, so resizing neither distorts nor cuts it
+    (white, as transparent areas are laid over)."""
+    side = max(image.size)
+    square = Image.new("RGB", (side, side), (255, 255, 255))
+    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return square
+
+
+# How an image becomes square before it is resized (`image.preprocessing.fit`).
+FITS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "squash": lambda image: image, "crop": centre_square, "pad": padded_square}
+
+
 def extract_image_tensors(manifest: pd.DataFrame, settings: ImagePreprocessing,
                           workers: int) -> FeatureTable:
     """Preprocessing: a normalised CHW tensor per sample, whatever the encoder will be.
 
-    `fit` is `squash` (the whole image resized to a square) or `crop` (its centred square
-    resized, keeping proportions); `orientation` is `exif` (turned upright as the file's
-    EXIF tag says) or `stored`; `colour` is `srgb` (converted by the file's ICC profile) or
-    `stored`; `decode` is `reduced` (a JPEG at the smallest scale holding `DRAFT_MARGIN`
-    times `size`) or `full`. `image_features` then decides what the encoder sees, so
-    changing the encoder reuses these tensors.
+    `fit` is `squash` (the whole image resized to a square), `crop` (its centred square
+    resized, keeping proportions) or `pad` (the whole image on a white square);
+    `orientation` is `exif` (turned upright as the file's EXIF tag says) or `stored`;
+    `colour` is `srgb` (converted by the file's ICC profile) or `stored`; `decode` is
+    `reduced` (a JPEG at the smallest scale holding `DRAFT_MARGIN` times `size`) or `full`.
+    `image_features` then decides what the encoder sees, so changing the encoder reuses
+    these tensors.
     """
-    size, fit = settings.size, settings.fit
-    orientation, colour = settings.orientation, settings.colour
+    size, orientation, colour = settings.size, settings.orientation, settings.colour
     least_side = DRAFT_MARGIN * size if settings.decode == "reduced" else None
-    if fit not in FITS:
-        raise ValueError(f"unknown image fit {fit!r}; choose one of {', '.join(FITS)}")
-    for key, value, choices in (("orientation", orientation, ORIENTATIONS),
+    for key, value, choices in (("fit", settings.fit, FITS),
+                                ("orientation", orientation, ORIENTATIONS),
                                 ("colour", colour, COLOURS), ("decode", settings.decode, DECODES)):
         if value not in choices:
             raise ValueError(f"unknown image.preprocessing.{key} {value!r}; choose one of "
                              f"{', '.join(choices)}")
-    transform = image_transform(size)
+    transform, square = image_transform(size), FITS[settings.fit]
 
     def to_array(path: str) -> np.ndarray:
-        image = load_image(path, orientation, colour, least_side)
-        return transform(centre_square(image) if fit == "crop" else image).numpy()
+        return transform(square(load_image(path, orientation, colour, least_side))).numpy()
 
     return extract_per_file(manifest, "image", to_array, (CHANNELS, size, size), workers)
 
