@@ -56,8 +56,7 @@ def warn_of_copies(manifest: pd.DataFrame, firsts: pd.Series) -> None:
         logger.warning(
             "%d sample(s) held more than once carry different labels (%s): the model is shown "
             "one input with two answers. Correct the labels, or keep one copy.",
-            len(conflicting), "; ".join(described(manifest, rows) for rows in
-                                        conflicting[:SHOWN]))
+            len(conflicting), described(manifest, conflicting))
     if "split" not in manifest:
         return
     straddling = [rows for rows in groups if manifest.loc[rows, "split"].nunique() > 1]
@@ -66,13 +65,13 @@ def warn_of_copies(manifest: pd.DataFrame, firsts: pd.Series) -> None:
             "%d sample(s) held more than once sit in more than one split (%s): a copy in "
             "val or test of one in train makes its score measure recall, not "
             "generalisation. Give the copies one split, or keep one copy.",
-            len(straddling), "; ".join(described(manifest, rows) for rows in
-                                       straddling[:SHOWN]))
+            len(straddling), described(manifest, straddling))
 
 
-def described(manifest: pd.DataFrame, rows: pd.Index) -> str:
-    """'rows 3 (cat, train), 9 (dog, test)': where the copies are and what they say."""
+def described(manifest: pd.DataFrame, groups: list[pd.Index]) -> str:
+    """'rows 3 (cat, train), 9 (dog, test); rows ...': where the first `SHOWN` groups of
+    copies are and what they say."""
     shown = [column for column in ("label", "split") if column in manifest]
-    return "rows " + ", ".join(
+    return "; ".join("rows " + ", ".join(
         f"{row} ({', '.join(str(manifest.at[row, column]) for column in shown)})"
-        for row in rows)
+        for row in rows) for rows in groups[:SHOWN])

@@ -118,7 +118,7 @@ def image_transform(size: int) -> v2.Compose:
 
 
 def load_image(path: str, orientation: str, colour: str,
-               least_side: int | None = None) -> Image.Image:
+               least_side: int | None) -> Image.Image:
     """Decode the whole file (so truncated files fail here), at a reduced scale that keeps
     both sides at least `least_side` where the format allows it (JPEG), turn by
     `orientation`, read colours by `colour`, then RGB by the colour policy above."""
